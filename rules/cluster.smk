@@ -1,0 +1,60 @@
+rule baseline_embedding:
+    input:
+        preprocessed="results/{sample}/preprocessed.h5ad",
+        features=lambda wc: (
+            f"results/{wc.sample}/image_features.npy"
+            if senca_methods.method(wc.method).needs_image
+            else []
+        ),
+    output:
+        "results/{sample}/methods/{method}/embedding.h5ad",
+    wildcard_constraints:
+        method="rna_pca|image_only|concat",
+    params:
+        method="{method}",
+        n_components=config.get("baselines", {}).get("n_components", 20),
+        seed=config["train"].get("seed", 0),
+    log:
+        "logs/baseline_embedding/{sample}/{method}.log",
+    benchmark:
+        "benchmarks/runs/baseline_embedding/{sample}/{method}.tsv"
+    conda:
+        "../envs/cluster.yaml"
+    script:
+        "../workflow/scripts/baseline_embedding.py"
+
+
+rule cluster:
+    input:
+        embedding="results/{sample}/methods/{method}/embedding.h5ad",
+        spots="results/{sample}/preprocessed.h5ad",
+    output:
+        "results/{sample}/methods/{method}/clusters.tsv",
+    params:
+        n_clusters=n_clusters,
+        default_n_clusters=config["cluster"]["default_n_clusters"],
+    log:
+        "logs/cluster/{sample}/{method}.log",
+    benchmark:
+        "benchmarks/runs/cluster/{sample}/{method}.tsv"
+    conda:
+        "../envs/cluster.yaml"
+    script:
+        "../workflow/scripts/cluster.py"
+
+
+rule primary_outputs:
+    input:
+        embedding=lambda wc: f"results/{wc.sample}/methods/{primary_method(wc.sample)}/embedding.h5ad",
+        clusters=lambda wc: f"results/{wc.sample}/methods/{primary_method(wc.sample)}/clusters.tsv",
+    output:
+        embedding="results/{sample}/embedding.h5ad",
+        clusters="results/{sample}/clusters.tsv",
+    log:
+        "logs/primary_outputs/{sample}.log",
+    benchmark:
+        "benchmarks/runs/primary_outputs/{sample}.tsv"
+    conda:
+        "../envs/cluster.yaml"
+    script:
+        "../workflow/scripts/primary_outputs.py"

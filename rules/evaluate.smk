@@ -1,0 +1,50 @@
+rule evaluate:
+    input:
+        spots="results/{sample}/preprocessed.h5ad",
+        embedding="results/{sample}/methods/{method}/embedding.h5ad",
+        clusters="results/{sample}/methods/{method}/clusters.tsv",
+    output:
+        metrics="results/{sample}/methods/{method}/metrics.tsv",
+        region_f1="results/{sample}/methods/{method}/region_f1.tsv",
+    params:
+        sample="{sample}",
+        method="{method}",
+    log:
+        "logs/evaluate/{sample}/{method}.log",
+    benchmark:
+        "benchmarks/runs/evaluate/{sample}/{method}.tsv"
+    conda:
+        "../envs/cluster.yaml"
+    script:
+        "../workflow/scripts/evaluate.py"
+
+
+rule aggregate_metrics:
+    input:
+        metrics=lambda wc: [
+            f"results/{s}/methods/{m}/metrics.tsv"
+            for s in samples.index
+            if has_labels(s)
+            for m in section_methods(s)
+        ],
+        region_f1=lambda wc: [
+            f"results/{s}/methods/{m}/region_f1.tsv"
+            for s in samples.index
+            if has_labels(s)
+            for m in section_methods(s)
+        ],
+    output:
+        ari=report(
+            "results/metrics/ari.tsv",
+            caption="../workflow/report/ari_table.rst",
+            category="Metrics",
+        ),
+        region_f1="results/metrics/region_f1.tsv",
+    log:
+        "logs/aggregate_metrics.log",
+    benchmark:
+        "benchmarks/runs/aggregate_metrics.tsv"
+    conda:
+        "../envs/cluster.yaml"
+    script:
+        "../workflow/scripts/aggregate_metrics.py"

@@ -1,0 +1,185 @@
+"""The embedded demo section: a synthetic tumour whose five regions need RNA *and* image.
+
+No network is needed to see the pipeline work, so the pipeline generates its
+own section in the legacy ST layout (count table, spot file, H&E-like image,
+pathologist labels) and runs it through the same readers as HER2ST.
+
+The design makes fusion necessary, which is the point of SENCA-st:
+- *tumour core* and *tumour edge* look the same in the image (same nuclei and
+  stain) but differ in RNA (an invasion programme at the edge);
+- *immune infiltrate* and *cancer in situ* share one RNA programme but look
+  different (dense small lymphocyte nuclei vs. ducts with lumens);
+- *stroma* differs in both.
+So RNA alone merges immune/in situ, the image alone merges core/edge, and
+counts are noisy enough per spot that neighbourhood context pays off.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageFilter
+
+from senca_st.atomic import atomic_path
+
+REGIONS = ["tumour core", "tumour edge", "stroma", "immune infiltrate", "cancer in situ"]
+# Which RNA programme each region expresses: immune infiltrate and in situ share one.
+RNA_PROGRAMME = {"tumour core": 0, "tumour edge": 1, "stroma": 2, "immune infiltrate": 3, "cancer in situ": 3}
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a region looks in H&E: stain background and nuclei."""
+
+    background: tuple[int, int, int]
+    nuclei_per_kpx: float  # nuclei per 1000 px²
+    radius: float
+    nucleus: tuple[int, int, int]
+    lumens: bool = False
+
+
+# tumour core and tumour edge share a look on purpose.
+LOOKS = {
+    "tumour core": Look((222, 150, 190), 3.2, 4.0, (88, 40, 120)),
+    "tumour edge": Look((222, 150, 190), 3.2, 4.0, (88, 40, 120)),
+    "stroma": Look((246, 186, 206), 0.6, 2.5, (120, 70, 150)),
+    "immune infiltrate": Look((214, 160, 205), 9.0, 2.2, (55, 25, 95)),
+    "cancer in situ": Look((240, 205, 222), 2.0, 3.5, (110, 60, 140), lumens=True),
+}
+
+
+def _region_map(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Region index for normalised positions (u, v in [-1, 1]); boundaries are wavy, like tissue."""
+    wobble = 0.06 * np.sin(5 * np.arctan2(v, u - 0.1)) + 0.03 * np.sin(3 * u + 2 * v)
+    d = np.hypot((u - 0.1) / 1.0, v / 0.9) + wobble
+    region = np.where(u < -0.15, 2, np.where(v < 0, 3, 4))
+    region = np.where(d < 0.55, 1, region)
+    region = np.where(d < 0.32, 0, region)
+    return region
+
+
+def _lattice(n_cols: int, n_rows: int, pitch: float, margin: float) -> pd.DataFrame:
+    """Visium-like hexagonal lattice cut to an elliptical piece of tissue."""
+    rows, cols = np.meshgrid(np.arange(n_rows), np.arange(n_cols), indexing="ij")
+    x = 2 * cols + (rows % 2)  # Visium's doubled column index
+    y = rows
+    px = margin + x * pitch / 2
+    py = margin + y * pitch * np.sqrt(3) / 2
+    u = (x / (2 * n_cols)) * 2 - 1
+    v = (y / n_rows) * 2 - 1
+    keep = (u / 1.02) ** 2 + (v / 1.05) ** 2 <= 1.0
+    return pd.DataFrame(
+        {"x": x[keep], "y": y[keep], "pixel_x": px[keep], "pixel_y": py[keep], "u": u[keep], "v": v[keep]}
+    )
+
+
+def _counts(region: np.ndarray, rng: np.random.Generator, n_genes: int, markers: int) -> np.ndarray:
+    """Negative-binomial counts: shared baseline, region programmes, per-spot depth."""
+    n = len(region)
+    base = rng.normal(0.0, 1.0, n_genes) - 1.0
+    programmes = np.zeros((4, n_genes))
+    order = rng.permutation(n_genes)
+    for p in range(4):
+        genes = order[p * markers : (p + 1) * markers]
+        programmes[p, genes] = rng.uniform(0.6, 1.3, markers)
+    prog = np.array([RNA_PROGRAMME[REGIONS[r]] for r in region])
+    log_mu = base[None, :] + programmes[prog] + rng.normal(0, 0.3, (n, 1))
+    mu = np.exp(log_mu) * 1.5
+    theta = 4.0
+    lam = rng.gamma(theta, mu / theta)
+    return rng.poisson(lam).astype(np.int64)
+
+
+def _paint(shape: tuple[int, int], region_px: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An H&E-like RGB image: stain per region, nuclei discs, lumens for ducts, tissue-free margin."""
+    h, w = shape
+    img = np.full((h, w, 3), 250, dtype=np.float32)
+    tissue = region_px >= 0
+    for r, name in enumerate(REGIONS):
+        img[region_px == r] = LOOKS[name].background
+    img[tissue] += rng.normal(0, 6, (int(tissue.sum()), 3))
+    yy, xx = np.mgrid[-8:9, -8:9]
+    for r, name in enumerate(REGIONS):
+        look = LOOKS[name]
+        ys, xs = np.nonzero(region_px == r)
+        if len(ys) == 0:
+            continue
+        if look.lumens:
+            n_lumen = max(1, int(len(ys) / 3000))
+            pick = rng.choice(len(ys), n_lumen, replace=False)
+            for y, x in zip(ys[pick], xs[pick]):
+                rad = rng.uniform(6, 11)
+                y0, y1, x0, x1 = max(y - 12, 0), min(y + 13, h), max(x - 12, 0), min(x + 13, w)
+                gy, gx = np.mgrid[y0:y1, x0:x1]
+                disc = (gy - y) ** 2 + (gx - x) ** 2 <= rad**2
+                img[y0:y1, x0:x1][disc] = (252, 246, 250)
+                ring = ((gy - y) ** 2 + (gx - x) ** 2 <= (rad + 3) ** 2) & ~disc
+                img[y0:y1, x0:x1][ring] = look.nucleus
+        n_nuclei = int(len(ys) * look.nuclei_per_kpx / 1000)
+        pick = rng.choice(len(ys), n_nuclei, replace=True)
+        for y, x in zip(ys[pick], xs[pick]):
+            rad = look.radius * rng.uniform(0.7, 1.3)
+            disc = yy**2 + xx**2 <= rad**2
+            y0, x0 = y - 8, x - 8
+            if y0 < 0 or x0 < 0 or y0 + 17 > h or x0 + 17 > w:
+                continue
+            img[y0 : y0 + 17, x0 : x0 + 17][disc] = np.asarray(look.nucleus) + rng.normal(0, 8, 3)
+    im = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
+    return np.asarray(im)
+
+
+def make_demo_section(
+    out_dir: str | Path,
+    seed: int = 0,
+    n_cols: int = 36,
+    n_rows: int = 30,
+    pitch: float = 40.0,
+    n_genes: int = 800,
+    markers: int = 30,
+) -> dict[str, Path]:
+    """Write a demo section in the ST layout to ``out_dir``; return its file paths.
+
+    Files: ``counts.tsv.gz`` (rows ``{x}x{y}``), ``spots.tsv`` (x y new_x new_y
+    pixel_x pixel_y selected), ``image.png`` and ``labels.tsv`` (x y pixel_x
+    pixel_y label).  Same seed, same files.
+    """
+    rng = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    margin = 2 * pitch
+    spots = _lattice(n_cols, n_rows, pitch, margin)
+    spots["region"] = _region_map(spots["u"].to_numpy(), spots["v"].to_numpy())
+    ids = spots["x"].astype(str) + "x" + spots["y"].astype(str)
+
+    w = int(margin * 2 + n_cols * pitch + pitch)
+    h = int(margin * 2 + n_rows * pitch * np.sqrt(3) / 2 + pitch)
+    py, px = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = ((px - margin) / (pitch / 2) / (2 * n_cols)) * 2 - 1
+    v = ((py - margin) / (pitch * np.sqrt(3) / 2) / n_rows) * 2 - 1
+    region_px = _region_map(u, v)
+    region_px = np.where((u / 1.08) ** 2 + (v / 1.1) ** 2 <= 1.0, region_px, -1)
+    image = _paint((h, w), region_px, rng)
+
+    counts = _counts(spots["region"].to_numpy(), rng, n_genes, markers)
+    genes = [f"GENE{i:04d}" for i in range(n_genes)]
+    paths = {k: out_dir / f for k, f in [("counts", "counts.tsv.gz"), ("spots", "spots.tsv"), ("image", "image.png"), ("labels", "labels.tsv")]}
+
+    table = pd.DataFrame(counts, index=ids, columns=genes)
+    with atomic_path(paths["counts"]) as tmp, gzip.open(tmp, "wt") as fh:
+        table.to_csv(fh, sep="\t")
+    spot_file = pd.DataFrame(
+        {"x": spots["x"], "y": spots["y"], "new_x": spots["x"], "new_y": spots["y"], "pixel_x": spots["pixel_x"], "pixel_y": spots["pixel_y"], "selected": 1}
+    )
+    with atomic_path(paths["spots"]) as tmp:
+        spot_file.to_csv(tmp, sep="\t", index=False)
+    with atomic_path(paths["image"]) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    labels = pd.DataFrame(
+        {"x": spots["x"], "y": spots["y"], "pixel_x": spots["pixel_x"], "pixel_y": spots["pixel_y"], "label": [REGIONS[r] for r in spots["region"]]}
+    )
+    with atomic_path(paths["labels"]) as tmp:
+        labels.to_csv(tmp, sep="\t", index=False)
+    return paths

@@ -1,0 +1,144 @@
+"""Read H&E images of any size without holding more than one copy.
+
+Sections come as JPEG/PNG (HER2ST, the demo, Visium hires) or TIFF, often
+pyramidal BigTIFF from a slide scanner.  Patch tiling only needs small windows,
+so TIFFs are read window by window through tifffile's zarr store (only the
+tiles a window touches are decoded) and JPEG/PNG are decoded once and cropped
+in place.  Whatever the source, windows come out as 8-bit RGB.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile
+
+from senca_st.errors import InputError
+
+LOG = logging.getLogger("senca_st")
+
+# Whole-slide H&E exceeds PIL's decompression-bomb guard (89 Mpx) by design.
+Image.MAX_IMAGE_PIXELS = 4_000_000_000
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+TIFF_SUFFIXES = {".tif", ".tiff", ".svs", ".btf"}
+
+
+def _to_rgb8(arr: np.ndarray, scale: float | None) -> np.ndarray:
+    """Channels-last 8-bit RGB from grey, RGBA or 16-bit data."""
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    elif arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.shape[2] >= 4:
+        arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr.astype(np.float32) * (scale or 1.0), 0, 255).astype(np.uint8)
+    return arr
+
+
+class SectionImage:
+    """An H&E image read window by window; ``width``/``height`` in pixels."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(self.path, "image file not found", "Check the image column of the sample sheet or rerun the download.")
+        self._pil: Image.Image | None = None
+        self._zarr = None
+        self._tif = None
+        self._scale: float | None = None
+        self._channels_first = False
+        try:
+            if self.path.suffix.lower() in TIFF_SUFFIXES:
+                self._open_tiff()
+            else:
+                self._open_pil()
+        except InputError:
+            raise
+        except Exception as err:  # PIL and tifffile raise many types for broken files
+            raise InputError(self.path, f"cannot be read as an image ({err})", "Re-export it as JPEG, PNG or TIFF.") from err
+
+    def _open_pil(self) -> None:
+        im = Image.open(self.path)
+        if im.mode != "RGB":
+            LOG.warning("%s: image mode %s converted to RGB", self.path, im.mode)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im)
+                self._scale = 255.0 / max(float(arr.max()), 1.0)
+                im = Image.fromarray(_to_rgb8(arr, self._scale))
+            else:
+                im = im.convert("RGB")
+        try:
+            im.load()
+        except OSError as err:
+            raise InputError(self.path, f"image is truncated or corrupt ({err})", "Copy or download it again.") from err
+        self._pil = im
+        self.width, self.height = im.size
+
+    def _open_tiff(self) -> None:
+        import tifffile
+        import zarr
+
+        self._tif = tifffile.TiffFile(self.path)
+        series = self._tif.series[0]
+        level = series.levels[0] if getattr(series, "levels", None) else series
+        shape = level.shape
+        self._zarr = zarr.open(level.aszarr(), mode="r")
+        if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] > 4:
+            self._channels_first = True
+            self.height, self.width = shape[1], shape[2]
+        else:
+            self.height, self.width = shape[0], shape[1]
+        dtype = np.dtype(level.dtype)
+        if dtype != np.uint8:
+            # 16-bit scans often use 12 of 16 bits: scale by the brightest value of a coarse view.
+            coarse = series.levels[-1] if len(getattr(series, "levels", [])) > 1 else None
+            sample = coarse.asarray() if coarse is not None else self._window(0, 0, self.width, self.height, step=max(1, self.width // 512))
+            self._scale = 255.0 / max(float(np.max(sample)), 1.0)
+            LOG.warning("%s: %s image scaled to 8 bits (x%.4g)", self.path, dtype, self._scale)
+        if len(series.levels if getattr(series, "levels", None) else [series]) > 1:
+            LOG.info("%s: pyramidal TIFF, reading full-resolution level %s", self.path, shape)
+
+    def _window(self, x0: int, y0: int, x1: int, y1: int, step: int = 1) -> np.ndarray:
+        if self._channels_first:
+            return np.moveaxis(np.asarray(self._zarr[:, y0:y1:step, x0:x1:step]), 0, -1)
+        return np.asarray(self._zarr[y0:y1:step, x0:x1:step])
+
+    def read(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """RGB uint8 window ``[y0:y1, x0:x1]``; parts outside the image are white (slide background)."""
+        out = np.full((y1 - y0, x1 - x0, 3), 255, dtype=np.uint8)
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
+        if cx1 <= cx0 or cy1 <= cy0:
+            return out
+        if self._pil is not None:
+            win = np.asarray(self._pil.crop((cx0, cy0, cx1, cy1)))
+        else:
+            win = self._window(cx0, cy0, cx1, cy1)
+        out[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = _to_rgb8(win, self._scale)
+        return out
+
+    def thumbnail(self, max_side: int = 1200) -> tuple[np.ndarray, float]:
+        """A small RGB view for figures and the factor from full resolution to it."""
+        factor = min(1.0, max_side / max(self.width, self.height))
+        if self._pil is not None:
+            im = self._pil.copy()
+            im.thumbnail((max(1, int(self.width * factor)), max(1, int(self.height * factor))))
+            return np.asarray(im), im.size[0] / self.width
+        step = max(1, int(round(1 / factor)))
+        arr = _to_rgb8(self._window(0, 0, self.width, self.height, step=step), self._scale)
+        return arr, arr.shape[1] / self.width
+
+    def close(self) -> None:
+        if self._tif is not None:
+            self._tif.close()
+        if self._pil is not None:
+            self._pil.close()
+
+    def __enter__(self) -> SectionImage:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

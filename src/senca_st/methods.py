@@ -1,0 +1,89 @@
+"""The methods the pipeline compares, as data.
+
+Each method is a name used as the ``{method}`` wildcard.  SENCA-st variants are
+the full model with one setting changed (the paper's ablations); baselines are
+fixed recipes.  Keeping them here, not in the Snakefile, lets the rules, the
+training code and the tests agree on what e.g. ``senca_k8`` means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of embedding a section's spots before clustering."""
+
+    name: str
+    kind: str  # "senca" (trained model) or "baseline"
+    needs_image: bool
+    description: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("senca", "senca", True, "SENCA-st, RNA + H&E, the paper's settings"),
+        Method(
+            "senca_no_crossattn",
+            "senca",
+            True,
+            "SENCA-st without the neighbourhood cross-attention",
+            {"cross_attention": False},
+        ),
+        Method(
+            "senca_no_hierarchy",
+            "senca",
+            True,
+            "SENCA-st without the hierarchical (window + global) contrastive loss",
+            {"hierarchy": False},
+        ),
+        Method("senca_k8", "senca", True, "SENCA-st with an 8-nearest-spot graph", {"k": 8}),
+        Method("senca_k16", "senca", True, "SENCA-st with a 16-nearest-spot graph", {"k": 16}),
+        Method(
+            "senca_rna",
+            "senca",
+            False,
+            "SENCA-st RNA branch alone (sections without an H&E image)",
+            {"use_image": False},
+        ),
+        Method("rna_pca", "baseline", False, "PCA of the HVG expression + agglomerative"),
+        Method("image_only", "baseline", True, "PCA of the ResNet patch features + agglomerative"),
+        Method("concat", "baseline", True, "PCA of expression and image features, concatenated"),
+    ]
+}
+
+
+def method(name: str) -> Method:
+    """Look up a method by name, with an error listing the valid ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}") from None
+
+
+def train_settings(base: dict[str, Any], name: str) -> dict[str, Any]:
+    """The training settings for SENCA-st variant ``name``: ``base`` with its overrides.
+
+    ``base`` is the config's ``train:`` block; defaults fill what it omits so an
+    older config keeps working.
+    """
+    m = method(name)
+    if m.kind != "senca":
+        raise ValueError(f"{name} is a baseline, not a SENCA-st variant")
+    settings: dict[str, Any] = {
+        "cross_attention": True,
+        "hierarchy": True,
+        "use_image": True,
+    }
+    settings.update(base)
+    settings.update(m.overrides)
+    return settings
+
+
+def embedding_key(name: str) -> str:
+    """The ``obsm`` key under which a method's embedding is stored."""
+    return "X_senca" if method(name).kind == "senca" else f"X_{name}"

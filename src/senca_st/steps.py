@@ -1,0 +1,165 @@
+"""One function per pipeline step: what a rule script calls.
+
+Scripts in ``workflow/scripts`` only unpack ``snakemake.input/output/params``
+and call one of these, so every step can be run and tested without Snakemake.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from senca_st import baselines, clustering, evaluation, methods, sections
+from senca_st.errors import InputError
+from senca_st.patches import tile_patches
+from senca_st.store import write_h5ad, write_npy, write_tsv
+
+LOG = logging.getLogger("senca_st")
+
+
+def load_section(
+    dataset: str,
+    output: str,
+    counts: str = "",
+    spots: str = "",
+    labels: str = "",
+    visium_dir: str = "",
+    sample: str = "",
+) -> ad.AnnData:
+    """Read a section in its dataset's layout and write the contract's ``spots.h5ad``."""
+    if dataset == "visium":
+        adata = sections.read_visium_section(visium_dir, labels or None)
+    else:
+        adata = sections.read_st_section(counts, spots, labels or None)
+    if not labels:
+        LOG.info("%s: no pathologist labels; the section is clustered but not evaluated", sample or output)
+    adata.uns["section"] = {"sample": sample, "dataset": dataset}
+    LOG.info("%s: %d spots under tissue, %d genes", sample or output, adata.n_obs, adata.n_vars)
+    write_h5ad(adata, output)
+    return adata
+
+
+def preprocess_step(spots: str, output: str, **settings) -> None:
+    from senca_st.preprocess import preprocess_section  # scanpy only where needed
+
+    adata = ad.read_h5ad(spots)
+    write_h5ad(preprocess_section(adata, source=spots, **settings), output)
+
+
+def tile_step(
+    spots: str, image: str, output: str, patch_px: int, degree: int, dataset: str, visium_dir: str, user_image: str
+) -> None:
+    """Cut patches at the preprocessed spots; Visium without a named image uses the hires PNG."""
+    adata = ad.read_h5ad(spots, backed="r")
+    coords = np.asarray(adata.obsm["spatial"])
+    scale = 1.0
+    if dataset == "visium":
+        image_path, scale = sections.visium_image(visium_dir, user_image if user_image not in ("", "none") else None)
+        image = str(image_path)
+    side = tile_patches(image, coords, output, patch_px=patch_px, degree=degree, image_scale=scale)
+    LOG.info("cut %d patches of %d image pixels", len(coords), side)
+
+
+def _embedding_adata(obs_names: pd.Index, name: str, embedding: np.ndarray, seconds: float) -> ad.AnnData:
+    out = ad.AnnData(obs=pd.DataFrame(index=obs_names))
+    key = methods.embedding_key(name)
+    out.obsm[key] = np.asarray(embedding, dtype=np.float32)
+    out.uns["embedding_key"] = key
+    out.uns["method"] = name
+    out.uns["seconds"] = float(seconds)
+    return out
+
+
+def baseline_step(preprocessed: str, features: str, output: str, method: str, n_components: int, seed: int) -> None:
+    t0 = time.perf_counter()
+    adata = ad.read_h5ad(preprocessed)
+    feats = np.load(features) if features else None
+    emb = baselines.baseline_embedding(method, adata.X, feats, n_components, seed)
+    write_h5ad(_embedding_adata(adata.obs_names, method, emb, time.perf_counter() - t0), output)
+
+
+def resolve_n_clusters(requested: int, labels: pd.Series | None, default: int) -> int:
+    """The sheet's value, else the number of annotated regions, else the configured default."""
+    if requested:
+        return requested
+    if labels is not None:
+        n = evaluation.n_regions(labels)
+        if n >= 2:
+            return n
+    return default
+
+
+def cluster_step(embedding: str, spots: str, output: str, n_clusters: int, default_n_clusters: int) -> None:
+    emb = ad.read_h5ad(embedding)
+    obs = ad.read_h5ad(spots, backed="r").obs
+    labels = obs["label"] if "label" in obs else None
+    k = resolve_n_clusters(n_clusters, labels, default_n_clusters)
+    X = emb.obsm[emb.uns["embedding_key"]]
+    clusters = clustering.cluster_spots(X, k, source=embedding)
+    LOG.info("%d spots in %d regions", len(clusters), k)
+    write_tsv(pd.DataFrame({"spot": emb.obs_names, "cluster": clusters}), output)
+
+
+def read_clusters(path: str, spots: pd.Index) -> np.ndarray:
+    table = pd.read_csv(path, sep="\t", dtype={"spot": str}).set_index("spot")
+    missing = spots.difference(table.index)
+    if len(missing):
+        raise InputError(path, f"{len(missing)} spot(s) have no cluster", "Rerun the cluster rule.")
+    return table.loc[spots, "cluster"].to_numpy()
+
+
+def evaluate_step(spots: str, embedding: str, clusters: str, metrics: str, region_f1: str, sample: str, method: str) -> None:
+    obs = ad.read_h5ad(spots, backed="r").obs
+    if "label" not in obs:
+        raise InputError(spots, "has no pathologist labels to evaluate against", "Add a labels file for this section.")
+    labels = obs["label"].astype(str)
+    cl = read_clusters(clusters, obs.index)
+    scores = evaluation.agreement(labels, cl)
+    seconds = float(ad.read_h5ad(embedding, backed="r").uns.get("seconds", np.nan))
+    row = pd.DataFrame(
+        [
+            {
+                "sample": sample,
+                "method": method,
+                "ari": scores["ari"],
+                "nmi": scores["nmi"],
+                "n_spots": len(cl),
+                "n_clusters": int(len(np.unique(cl))),
+                "seconds": seconds,
+            }
+        ]
+    )
+    LOG.info("%s %s: ARI %.4f NMI %.4f over %d annotated spots", sample, method, scores["ari"], scores["nmi"], scores["n_annotated"])
+    f1 = evaluation.region_f1(labels, cl)
+    f1.insert(0, "method", method)
+    f1.insert(0, "sample", sample)
+    write_tsv(row, metrics)
+    write_tsv(f1, region_f1)
+
+
+METRIC_COLUMNS = ["sample", "method", "ari", "nmi", "n_spots", "n_clusters", "seconds"]
+
+
+def aggregate_step(metrics: list[str], region_f1: list[str], ari_out: str, f1_out: str) -> pd.DataFrame:
+    table = pd.concat([pd.read_csv(p, sep="\t") for p in metrics]) if metrics else pd.DataFrame(columns=METRIC_COLUMNS)
+    f1 = pd.concat([pd.read_csv(p, sep="\t") for p in region_f1]) if region_f1 else pd.DataFrame()
+    write_tsv(table[METRIC_COLUMNS], ari_out)
+    write_tsv(f1, f1_out)
+    return table
+
+
+def primary_step(embedding: str, clusters: str, out_embedding: str, out_clusters: str) -> None:
+    """Publish the primary method's results under the section's top-level names."""
+    import shutil
+
+    from senca_st.atomic import atomic_path
+
+    for src, dest in ((embedding, out_embedding), (clusters, out_clusters)):
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
+    LOG.info("primary results from %s", Path(embedding).parent.name)

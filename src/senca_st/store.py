@@ -1,0 +1,31 @@
+"""Atomic writers for the pipeline's file formats (h5ad, TSV, NumPy).
+
+Thin wrappers over :func:`senca_st.atomic.atomic_path` so no script writes an
+output in place: a killed job leaves either the old file or none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from senca_st.atomic import atomic_path
+
+
+def write_h5ad(adata: ad.AnnData, dest: str | Path) -> None:
+    with atomic_path(dest) as tmp:
+        adata.write_h5ad(tmp, compression="gzip")
+
+
+def write_tsv(df: pd.DataFrame, dest: str | Path, index: bool = False) -> None:
+    with atomic_path(dest) as tmp:
+        df.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
+
+
+def write_npy(array: np.ndarray, dest: str | Path) -> None:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)

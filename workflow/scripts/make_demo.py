@@ -1,0 +1,10 @@
+"""Rule make_demo: generate the embedded demo section."""
+
+from pathlib import Path
+
+from senca_st.demo import make_demo_section
+from senca_st.runlog import rule_step
+
+with rule_step(snakemake.log[0]) as log:
+    paths = make_demo_section(Path(snakemake.output.counts).parent, seed=snakemake.params.seed)
+    log.info("demo section written: %s", ", ".join(str(p) for p in paths.values()))
