@@ -86,7 +86,9 @@ class SectionImage:
         series = self._tif.series[0]
         level = series.levels[0] if getattr(series, "levels", None) else series
         shape = level.shape
-        self._zarr = zarr.open(level.aszarr(), mode="r")
+        store = zarr.open(series.aszarr(level=0), mode="r")
+        # tifffile exposes a pyramid as a multiscale group; level 0 is its first array.
+        self._zarr = store if isinstance(store, zarr.Array) else store[next(iter(store.array_keys()))]
         if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] > 4:
             self._channels_first = True
             self.height, self.width = shape[1], shape[2]

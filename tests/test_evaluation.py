@@ -1,0 +1,50 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from senca_st.clustering import cluster_spots
+from senca_st.evaluation import agreement, n_regions, region_f1
+from senca_st.steps import resolve_n_clusters
+from senca_st.summary import format_metrics
+
+
+def test_undetermined_spots_are_left_out():
+    labels = pd.Series(["a", "a", "b", "b", "undetermined", "undetermined"])
+    clusters = np.array([0, 0, 1, 1, 0, 1])
+    scores = agreement(labels, clusters)
+    assert scores["ari"] == pytest.approx(1.0)
+    assert scores["n_annotated"] == 4
+    assert adjusted_rand_score(labels, clusters) < 1.0
+
+
+def test_region_f1_after_hungarian_matching():
+    labels = pd.Series(["a"] * 4 + ["b"] * 4)
+    clusters = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    f1 = region_f1(labels, clusters).set_index("region")
+    assert f1.loc["a", "cluster"] == 1 and f1.loc["b", "cluster"] == 0
+    assert f1.loc["a", "precision"] == 1.0 and f1.loc["a", "recall"] == 0.75
+    assert f1.loc["b", "f1"] == pytest.approx(2 * 0.8 * 1.0 / 1.8)
+
+
+def test_number_of_regions():
+    labels = pd.Series(["x", "y", "undetermined", "z", "x"])
+    assert n_regions(labels) == 3
+    assert resolve_n_clusters(0, labels, 7) == 3
+    assert resolve_n_clusters(4, labels, 7) == 4
+    assert resolve_n_clusters(0, None, 7) == 7
+
+
+def test_ward_clusters_separate_blobs():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 0.1, (20, 3)), rng.normal(5, 0.1, (20, 3))])
+    c = cluster_spots(x, 2)
+    assert len(set(c[:20])) == 1 and len(set(c[20:])) == 1 and c[0] != c[20]
+
+
+def test_summary_has_mean_row():
+    t = pd.DataFrame({"sample": ["A", "B", "A", "B"], "method": ["m", "m", "n", "n"], "ari": [0.1, 0.3, 0.5, 0.7]})
+    text = format_metrics(t)
+    assert "mean" in text and "0.200" in text and "0.600" in text
+    header = text.splitlines()[1].split()
+    assert header[-2:] == ["n", "m"]  # best method first
