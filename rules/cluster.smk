@@ -8,18 +8,18 @@ rule baseline_embedding:
         ),
     output:
         "results/{sample}/methods/{method}/embedding.h5ad",
-    wildcard_constraints:
-        method="rna_pca|image_only|concat",
-    params:
-        method="{method}",
-        n_components=config.get("baselines", {}).get("n_components", 20),
-        seed=config["train"].get("seed", 0),
     log:
         "logs/baseline_embedding/{sample}/{method}.log",
     benchmark:
         "benchmarks/runs/baseline_embedding/{sample}/{method}.tsv"
+    wildcard_constraints:
+        method="rna_pca|image_only|concat",
     conda:
         "../envs/cluster.yaml"
+    params:
+        method="{method}",
+        n_components=config.get("baselines", {}).get("n_components", 20),
+        seed=config["train"].get("seed", 0),
     script:
         "../workflow/scripts/baseline_embedding.py"
 
@@ -30,15 +30,15 @@ rule cluster:
         spots="results/{sample}/preprocessed.h5ad",
     output:
         "results/{sample}/methods/{method}/clusters.tsv",
-    params:
-        n_clusters=n_clusters,
-        default_n_clusters=config["cluster"]["default_n_clusters"],
     log:
         "logs/cluster/{sample}/{method}.log",
     benchmark:
         "benchmarks/runs/cluster/{sample}/{method}.tsv"
     conda:
         "../envs/cluster.yaml"
+    params:
+        n_clusters=n_clusters,
+        default_n_clusters=config["cluster"]["default_n_clusters"],
     script:
         "../workflow/scripts/cluster.py"
 

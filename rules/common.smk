@@ -9,7 +9,6 @@ from senca_st import methods as senca_methods
 from senca_st.her2st_manifest import load_manifest, section_files
 from senca_st.samplesheet import load_sample_sheet
 
-
 validate(config, schema="../config/schemas/config.schema.yaml")
 samples = load_sample_sheet(config["samples"])
 validate(samples.replace("", None), schema="../config/schemas/samples.schema.yaml")
@@ -47,7 +46,10 @@ def section_inputs(wildcards):
         }
     elif row["dataset"] == "her2st":
         up = _her2st_files(wildcards.sample)
-        files = {"counts": f"resources/her2st/{up['counts']}", "spots": f"resources/her2st/{up['spots']}"}
+        files = {
+            "counts": f"resources/her2st/{up['counts']}",
+            "spots": f"resources/her2st/{up['spots']}",
+        }
         if up["labels"]:
             files["labels"] = f"resources/her2st/{up['labels']}"
     else:  # visium
@@ -106,6 +108,12 @@ def evaluated(sample, method):
 def final_targets():
     targets = ["results/metrics/ari.tsv", "results/metrics/region_f1.tsv"]
     for sample in samples.index:
-        targets += [f"results/{sample}/clusters.tsv", f"results/{sample}/embedding.h5ad"]
-        targets += [f"results/{sample}/methods/{m}/clusters.tsv" for m in section_methods(sample)]
+        targets += [
+            f"results/{sample}/clusters.tsv",
+            f"results/{sample}/embedding.h5ad",
+        ]
+        targets += [
+            f"results/{sample}/methods/{m}/clusters.tsv"
+            for m in section_methods(sample)
+        ]
     return targets

@@ -4,13 +4,13 @@ rule make_demo:
         spots="resources/demo/{sample}/spots.tsv",
         image="resources/demo/{sample}/image.png",
         labels="resources/demo/{sample}/labels.tsv",
-    params:
-        seed=config.get("demo", {}).get("seed", 0),
     log:
         "logs/make_demo/{sample}.log",
     benchmark:
         "benchmarks/runs/make_demo/{sample}.tsv"
     conda:
         "../envs/demo.yaml"
+    params:
+        seed=config.get("demo", {}).get("seed", 0),
     script:
         "../workflow/scripts/make_demo.py"

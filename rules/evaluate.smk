@@ -6,15 +6,15 @@ rule evaluate:
     output:
         metrics="results/{sample}/methods/{method}/metrics.tsv",
         region_f1="results/{sample}/methods/{method}/region_f1.tsv",
-    params:
-        sample="{sample}",
-        method="{method}",
     log:
         "logs/evaluate/{sample}/{method}.log",
     benchmark:
         "benchmarks/runs/evaluate/{sample}/{method}.tsv"
     conda:
         "../envs/cluster.yaml"
+    params:
+        sample="{sample}",
+        method="{method}",
     script:
         "../workflow/scripts/evaluate.py"
 

@@ -3,16 +3,16 @@ rule load_section:
         unpack(section_inputs),
     output:
         "results/{sample}/spots.h5ad",
-    params:
-        dataset=lambda wc: _row(wc.sample)["dataset"],
-        visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
-        image=section_image,
     log:
         "logs/load_section/{sample}.log",
     benchmark:
         "benchmarks/runs/load_section/{sample}.tsv"
     conda:
         "../envs/preprocess.yaml"
+    params:
+        dataset=lambda wc: _row(wc.sample)["dataset"],
+        visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
+        image=section_image,
     script:
         "../workflow/scripts/load_section.py"
 
@@ -22,15 +22,15 @@ rule preprocess:
         "results/{sample}/spots.h5ad",
     output:
         "results/{sample}/preprocessed.h5ad",
-    params:
-        n_top_genes=config["preprocess"]["n_top_genes"],
-        min_spots_per_gene=config["preprocess"].get("min_spots_per_gene", 3),
-        min_counts_per_spot=config["preprocess"].get("min_counts_per_spot", 10),
     log:
         "logs/preprocess/{sample}.log",
     benchmark:
         "benchmarks/runs/preprocess/{sample}.tsv"
     conda:
         "../envs/preprocess.yaml"
+    params:
+        n_top_genes=config["preprocess"]["n_top_genes"],
+        min_spots_per_gene=config["preprocess"].get("min_spots_per_gene", 3),
+        min_counts_per_spot=config["preprocess"].get("min_counts_per_spot", 10),
     script:
         "../workflow/scripts/preprocess.py"

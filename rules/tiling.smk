@@ -4,17 +4,17 @@ rule tile_patches:
         image=section_image,
     output:
         "results/{sample}/patches.npy",
-    params:
-        patch_px=config["tiling"]["patch_px"],
-        degree=config["tiling"]["neighbour_degree"],
-        dataset=lambda wc: _row(wc.sample)["dataset"],
-        visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
-        user_image=lambda wc: _row(wc.sample).get("image", ""),
     log:
         "logs/tile_patches/{sample}.log",
     benchmark:
         "benchmarks/runs/tile_patches/{sample}.tsv"
     conda:
         "../envs/tiling.yaml"
+    params:
+        patch_px=config["tiling"]["patch_px"],
+        degree=config["tiling"]["neighbour_degree"],
+        dataset=lambda wc: _row(wc.sample)["dataset"],
+        visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
+        user_image=lambda wc: _row(wc.sample).get("image", ""),
     script:
         "../workflow/scripts/tile_patches.py"

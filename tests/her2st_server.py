@@ -69,13 +69,15 @@ class _Handler(BaseHTTPRequestHandler):
         if m and not faults.ignore_range:
             start = int(m[1])
             if start >= len(data):
+                srv._record(self.path, rng, 416)  # before answering: the client may look at once
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(data)}")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                return srv._record(self.path, rng, 416)
+                return
             end = min(int(m[2]) if m[2] else len(data) - 1, len(data) - 1)
             data, status = data[start : end + 1], 206
+        srv._record(self.path, rng, status)
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
@@ -83,7 +85,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{start + len(data) - 1}/{total}")
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        srv._record(self.path, rng, status)
         if cut is not None:
             self.wfile.write(data[:cut])
             self.wfile.flush()
@@ -92,8 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _status(self, code: int, rng: str | None) -> None:
-        self.send_error(code)
         self.server.owner._record(self.path, rng, code)
+        self.send_error(code)
 
 
 class _Server(ThreadingHTTPServer):
