@@ -17,6 +17,7 @@ rule baseline_embedding:
     conda:
         "../envs/cluster.yaml"
     params:
+        code=code_digest("baselines"),
         method="{method}",
         n_components=config.get("baselines", {}).get("n_components", 20),
         seed=config["train"].get("seed", 0),
@@ -37,6 +38,7 @@ rule cluster:
     conda:
         "../envs/cluster.yaml"
     params:
+        code=code_digest("clustering"),
         n_clusters=n_clusters,
         default_n_clusters=config["cluster"]["default_n_clusters"],
     script:

@@ -3,16 +3,45 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from snakemake.utils import validate
+from snakemake.logging import logger
 
 from senca_st import methods as senca_methods
+from senca_st.config_check import check_config, config_files_in_order, spots_needed
+from senca_st.errors import InputError
 from senca_st.her2st_manifest import load_manifest, section_files
-from senca_st.samplesheet import load_sample_sheet
+from senca_st.samplesheet import NONE, check_sections, load_sample_sheet
 
-validate(config, schema="../config/schemas/config.schema.yaml")
-samples = load_sample_sheet(config["samples"])
-validate(samples.replace("", None), schema="../config/schemas/samples.schema.yaml")
-her2st_manifest = load_manifest(config["her2st"]["manifest"])
+
+def _workflow_path(path):
+    """A path from the config: relative to the working directory, else to the workflow."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(workflow.basedir) / path
+
+
+# Config and sample sheet are checked before any job starts; a problem is one
+# "ERROR: <file>: <what is wrong>. <what to do>" line (no traceback) and exit 1.
+try:
+    for _note in check_config(
+        config,
+        Path(workflow.basedir) / "config" / "schemas" / "config.schema.yaml",
+        config_files_in_order(workflow.configfiles, workflow.overwrite_configfiles),
+    ):
+        logger.warning(f"NOTE: {_note}")
+    samples = load_sample_sheet(
+        config["samples"],
+        schema=Path(workflow.basedir) / "config" / "schemas" / "samples.schema.yaml",
+    )
+    her2st_manifest = load_manifest(_workflow_path(config["her2st"]["manifest"]))
+    check_sections(
+        samples, config["samples"], her2st_manifest, config["her2st"]["manifest"]
+    )
+except InputError as _err:
+    logger.error(f"ERROR: {_err}")
+    sys.exit(1)
+for _note in samples.attrs.get("notes", []):
+    logger.warning(f"NOTE: {_note}")
 
 
 wildcard_constraints:
@@ -20,22 +49,45 @@ wildcard_constraints:
     method="|".join(senca_methods.METHODS),
 
 
+def code_digest(*modules):
+    """Hash of the package modules a step runs, passed as a param so that editing them reruns it.
+
+    Snakemake's 'code' rerun trigger sees the rule's script, not the library the
+    script calls; with this param a change to e.g. senca_st/model/ reruns training
+    (and what follows) but not preprocessing.
+    """
+    import hashlib
+
+    pkg = Path(workflow.basedir) / "src" / "senca_st"
+    digest = hashlib.sha256()
+    for name in modules:
+        path = pkg / name
+        files = (
+            sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        )
+        for f in files:
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _row(sample):
     return samples.loc[sample]
 
 
 def _her2st_files(sample):
-    """Relative upstream paths of a HER2ST section's files, from the manifest."""
-    files = section_files(her2st_manifest, sample)
-    if files["counts"] is None:
-        raise ValueError(
-            f"{config['samples']}: sample {sample!r} is not a HER2ST section listed in {config['her2st']['manifest']}"
-        )
-    return files
+    """Relative upstream paths of a HER2ST section's files, from the manifest (None where absent).
+
+    A sample the manifest does not list has none; check_sections made sure the
+    sheet then names its counts and spots.
+    """
+    return section_files(her2st_manifest, sample)
 
 
 def section_inputs(wildcards):
-    """The section's raw files: counts, spots, (labels), as the dataset lays them out."""
+    """The section's raw files: counts, spots, (labels), as the dataset lays them out.
+
+    Files named in the sheet replace the dataset's; labels 'none' means no labels.
+    """
     row = _row(wildcards.sample)
     if row["dataset"] == "demo":
         base = f"resources/demo/{wildcards.sample}"
@@ -47,17 +99,18 @@ def section_inputs(wildcards):
     elif row["dataset"] == "her2st":
         up = _her2st_files(wildcards.sample)
         files = {
-            "counts": f"resources/her2st/{up['counts']}",
-            "spots": f"resources/her2st/{up['spots']}",
+            kind: f"resources/her2st/{up[kind]}"
+            for kind in ("counts", "spots", "labels")
+            if up[kind] and not row.get(kind, "")
         }
-        if up["labels"]:
-            files["labels"] = f"resources/her2st/{up['labels']}"
     else:  # visium
         outs = Path(row["visium_dir"])
         files = {"matrix": str(outs / "filtered_feature_bc_matrix.h5")}
     for col in ("counts", "spots", "labels"):
         if row.get(col, ""):
             files[col] = row[col]
+    if files.get("labels") == NONE:
+        del files["labels"]
     return files
 
 
@@ -65,7 +118,7 @@ def section_image(wildcards):
     """The H&E image to tile, or an empty list for a section without one."""
     row = _row(wildcards.sample)
     image = row.get("image", "")
-    if image == "none":
+    if image == NONE:
         return []
     if image:
         return image
@@ -99,6 +152,15 @@ def n_clusters(wildcards):
     """Regions to find: the sheet's n_clusters, else 0 meaning 'the annotated regions'."""
     value = _row(wildcards.sample).get("n_clusters", "")
     return int(value) if value else 0
+
+
+def min_spots(wildcards):
+    """What the preprocess step checks a section's spot count against (see spots_needed)."""
+    sample = wildcards.sample
+    requested = n_clusters(wildcards)
+    if not requested and not has_labels(sample):
+        requested = config["cluster"]["default_n_clusters"]
+    return spots_needed(config["train"], section_methods(sample), requested)
 
 
 def evaluated(sample, method):

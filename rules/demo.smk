@@ -11,6 +11,7 @@ rule make_demo:
     conda:
         "../envs/demo.yaml"
     params:
+        code=code_digest("demo"),
         seed=config.get("demo", {}).get("seed", 0),
     script:
         "../workflow/scripts/make_demo.py"

@@ -13,6 +13,7 @@ rule evaluate:
     conda:
         "../envs/cluster.yaml"
     params:
+        code=code_digest("evaluation"),
         sample="{sample}",
         method="{method}",
     script:

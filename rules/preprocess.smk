@@ -10,6 +10,7 @@ rule load_section:
     conda:
         "../envs/preprocess.yaml"
     params:
+        code=code_digest("sections"),
         dataset=lambda wc: _row(wc.sample)["dataset"],
         visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
         image=section_image,
@@ -29,8 +30,10 @@ rule preprocess:
     conda:
         "../envs/preprocess.yaml"
     params:
+        code=code_digest("preprocess"),
         n_top_genes=config["preprocess"]["n_top_genes"],
         min_spots_per_gene=config["preprocess"].get("min_spots_per_gene", 3),
         min_counts_per_spot=config["preprocess"].get("min_counts_per_spot", 10),
+        min_spots=min_spots,
     script:
         "../workflow/scripts/preprocess.py"

@@ -11,6 +11,7 @@ rule tile_patches:
     conda:
         "../envs/tiling.yaml"
     params:
+        code=code_digest("patches", "image_io"),
         patch_px=config["tiling"]["patch_px"],
         degree=config["tiling"]["neighbour_degree"],
         dataset=lambda wc: _row(wc.sample)["dataset"],

@@ -4,11 +4,16 @@ A job killed half-way (Ctrl-C, SLURM time limit, a full disk) must never leave a
 file that looks finished.  Everything the package writes goes to a temporary
 file in the destination's own directory (so the final ``os.replace`` is an
 atomic rename on the same filesystem) and is renamed only once complete.
+
+Temporary names are ``.<name>.<random>.tmp<suffix>`` (hidden, and never matching
+an output pattern).  A job killed with SIGKILL cannot remove its temporary
+file, so the next write of the same output removes such leftovers first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +30,9 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in stale_temp_files(dest):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{dest.suffix}", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -35,3 +43,14 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def temp_pattern(dest: str | Path) -> str:
+    """Glob pattern of the temporary files :func:`atomic_path` makes for ``dest``."""
+    dest = Path(dest)
+    return str(dest.parent / f".{glob.escape(dest.name)}.*.tmp{glob.escape(dest.suffix)}")
+
+
+def stale_temp_files(dest: str | Path) -> list[Path]:
+    """Temporary files left beside ``dest`` by an earlier, killed write."""
+    return [Path(p) for p in glob.glob(temp_pattern(dest))]

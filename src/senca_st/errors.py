@@ -2,11 +2,13 @@
 
 Every problem with a user's input is raised as :class:`InputError`, whose
 message names the offending file, says what is wrong and what to do.  Rule
-scripts let it propagate; :func:`senca_st.logging.run_step` prints it as one line.
+scripts let it propagate; :func:`senca_st.runlog.rule_step` prints it as one line
+(``ERROR <file>: <problem>. <what to do>``) and exits with status 1.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -22,7 +24,12 @@ class InputError(Exception):
         self.problem = problem
         self.hint = hint
         where = f"{self.path}: " if self.path else ""
-        text = f"{where}{problem}"
+        text = _one_line(f"{where}{problem}")
         if hint:
-            text = f"{text.rstrip('.')}. {hint}"
+            text = f"{text.rstrip('.').rstrip()}. {_one_line(hint)}"
         super().__init__(text)
+
+
+def _one_line(text: str) -> str:
+    """Join the lines of a library's error text so the message stays one line."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()

@@ -26,26 +26,53 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 TIFF_SUFFIXES = {".tif", ".tiff", ".svs", ".btf"}
 
 
+def _full_scale(dtype: np.dtype) -> float:
+    """The value that means 'opaque' in an alpha channel of ``dtype``."""
+    return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+
+
 def _to_rgb8(arr: np.ndarray, scale: float | None) -> np.ndarray:
-    """Channels-last 8-bit RGB from grey, RGBA or 16-bit data."""
+    """Channels-last 8-bit RGB from grey, grey+alpha, RGB, RGBA or 16-bit data.
+
+    ``scale`` maps deeper-than-8-bit values onto 0..255.  Transparent pixels
+    become white (slide background), as an image viewer shows them.
+    """
     if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    elif arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    elif arr.shape[2] >= 4:
+        arr = arr[..., None]
+    alpha = None
+    if arr.shape[2] in (2, 4):
+        arr, alpha = arr[..., :-1], arr[..., -1:]
+    elif arr.shape[2] > 4:
         arr = arr[..., :3]
     if arr.dtype != np.uint8:
-        arr = np.clip(arr.astype(np.float32) * (scale or 1.0), 0, 255).astype(np.uint8)
+        arr = np.clip(arr.astype(np.float32) * (scale or 1.0), 0, 255)
+    if alpha is not None:
+        a = alpha.astype(np.float32) / _full_scale(alpha.dtype)
+        arr = arr.astype(np.float32) * a + 255.0 * (1.0 - a)
+    if arr.dtype != np.uint8:
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
     return arr
 
 
+# PIL modes whose windows are converted to RGB one at a time (the image is held once, as decoded).
+_WINDOW_MODES = {"RGB", "L", "RGBA", "LA", "I;16", "I;16B", "I;16L", "I"}
+
+
 class SectionImage:
-    """An H&E image read window by window; ``width``/``height`` in pixels."""
+    """An H&E image read window by window; ``width``/``height`` in pixels.
+
+    The decoded image is held once (PIL's buffer for JPEG/PNG, nothing for a
+    tiled TIFF); grey, RGBA and 16-bit data are converted window by window.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(self.path, "image file not found", "Check the image column of the sample sheet or rerun the download.")
+        if self.path.is_dir():
+            raise InputError(self.path, "is a directory, not an image", "Name the image file itself in the sample sheet.")
         self._pil: Image.Image | None = None
         self._zarr = None
         self._tif = None
@@ -57,24 +84,30 @@ class SectionImage:
             else:
                 self._open_pil()
         except InputError:
+            self.close()
             raise
         except Exception as err:  # PIL and tifffile raise many types for broken files
-            raise InputError(self.path, f"cannot be read as an image ({err})", "Re-export it as JPEG, PNG or TIFF.") from err
+            self.close()
+            raise InputError(self.path, f"cannot be read as an image ({type(err).__name__}: {err})", "Re-export it as JPEG, PNG or TIFF.") from err
 
     def _open_pil(self) -> None:
         im = Image.open(self.path)
-        if im.mode != "RGB":
-            LOG.warning("%s: image mode %s converted to RGB", self.path, im.mode)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im)
-                self._scale = 255.0 / max(float(arr.max()), 1.0)
-                im = Image.fromarray(_to_rgb8(arr, self._scale))
-            else:
-                im = im.convert("RGB")
         try:
-            im.load()
+            im.load()  # decode once, here, so a truncated file fails now and not half-way through tiling
         except OSError as err:
+            im.close()
             raise InputError(self.path, f"image is truncated or corrupt ({err})", "Copy or download it again.") from err
+        if im.mode not in _WINDOW_MODES:
+            LOG.warning("%s: image mode %s converted to RGB", self.path, im.mode)
+            converted = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            im.close()
+            im = converted
+        elif im.mode != "RGB":
+            LOG.warning("%s: image mode %s converted to RGB window by window", self.path, im.mode)
+        if im.mode.startswith("I"):
+            lo, hi = im.getextrema()
+            self._scale = 255.0 / max(float(hi), 1.0)
+            LOG.warning("%s: %s image scaled to 8 bits (x%.4g)", self.path, im.mode, self._scale)
         self._pil = im
         self.width, self.height = im.size
 
@@ -115,10 +148,15 @@ class SectionImage:
         cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
         if cx1 <= cx0 or cy1 <= cy0:
             return out
-        if self._pil is not None:
-            win = np.asarray(self._pil.crop((cx0, cy0, cx1, cy1)))
-        else:
-            win = self._window(cx0, cy0, cx1, cy1)
+        try:
+            if self._pil is not None:
+                win = np.asarray(self._pil.crop((cx0, cy0, cx1, cy1)))
+            else:
+                win = self._window(cx0, cy0, cx1, cy1)
+        except Exception as err:  # a TIFF's tiles are decoded only when a window touches them
+            raise InputError(
+                self.path, f"image is truncated or corrupt near x={cx0}, y={cy0} ({type(err).__name__}: {err})", "Copy or download it again."
+            ) from err
         out[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = _to_rgb8(win, self._scale)
         return out
 
@@ -126,9 +164,9 @@ class SectionImage:
         """A small RGB view for figures and the factor from full resolution to it."""
         factor = min(1.0, max_side / max(self.width, self.height))
         if self._pil is not None:
-            im = self._pil.copy()
-            im.thumbnail((max(1, int(self.width * factor)), max(1, int(self.height * factor))))
-            return np.asarray(im), im.size[0] / self.width
+            size = (max(1, int(self.width * factor)), max(1, int(self.height * factor)))
+            small = self._pil if factor == 1.0 else self._pil.resize(size, Image.BILINEAR, reducing_gap=2.0)
+            return _to_rgb8(np.asarray(small), self._scale), size[0] / self.width
         step = max(1, int(round(1 / factor)))
         arr = _to_rgb8(self._window(0, 0, self.width, self.height, step=step), self._scale)
         return arr, arr.shape[1] / self.width

@@ -24,11 +24,15 @@ def preprocess_section(
     min_spots_per_gene: int = 3,
     min_counts_per_spot: int = 10,
     source: str = "",
+    min_spots: dict | None = None,
 ) -> ad.AnnData:
     """Filter, normalise, log-transform and keep the top HVGs, dense float32 in ``X``.
 
     ``source`` names the input file in error messages.  Raw counts stay in
-    ``layers['counts']``; spots and coordinates are kept aligned.
+    ``layers['counts']``; spots and coordinates are kept aligned.  ``min_spots``
+    (``{"graph_k": k, "n_clusters": n}``, see
+    :func:`senca_st.config_check.spots_needed`) makes a section with too few
+    spots for its spot graph or its regions fail here, not after training.
     """
     adata = adata.copy()
     n0, g0 = adata.shape
@@ -43,6 +47,7 @@ def preprocess_section(
             "Lower preprocess.min_counts_per_spot / min_spots_per_gene or check the count matrix.",
         )
     LOG.info("kept %d of %d spots and %d of %d genes after filtering", adata.n_obs, n0, adata.n_vars, g0)
+    check_enough_spots(adata, min_spots or {}, source, n0, min_counts_per_spot)
     adata.layers["counts"] = adata.X.copy()
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
@@ -53,3 +58,30 @@ def preprocess_section(
     adata.X = X.astype(np.float32)
     LOG.info("kept the top %d highly variable genes", adata.n_vars)
     return adata
+
+
+def check_enough_spots(adata: ad.AnnData, needed: dict, source: str, n_before: int, min_counts_per_spot: int) -> None:
+    """Refuse a section with fewer spots than its spot graph (k + 1) or its regions (n_clusters) need."""
+    from senca_st.evaluation import n_regions
+
+    n = adata.n_obs
+    k = int(needed.get("graph_k", 0))
+    regions = int(needed.get("n_clusters", 0))
+    what = "regions"
+    if not regions and "label" in adata.obs:
+        regions, what = n_regions(adata.obs["label"]), "annotated regions"
+    filtered = f" (of {n_before}; preprocess.min_counts_per_spot={min_counts_per_spot})" if n < n_before else ""
+    if k and n < k + 1:
+        raise InputError(
+            source or None,
+            f"only {n} spots remain after filtering{filtered}; the SENCA-st spot graph links each spot to its "
+            f"{k} nearest, which needs at least {k + 1} spots",
+            "Use a larger section, or lower train.k (or drop senca_k8/senca_k16 from methods) in the config.",
+        )
+    regions = max(regions, 2)  # clustering needs two regions at the least
+    if n < regions:
+        raise InputError(
+            source or None,
+            f"only {n} spots remain after filtering{filtered}; they cannot form {regions} {what}",
+            "Lower n_clusters in the sample sheet (or cluster.default_n_clusters), or use a larger section.",
+        )

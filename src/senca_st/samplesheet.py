@@ -6,6 +6,7 @@ training: every message names the sheet and the offending row or column.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -14,18 +15,38 @@ from senca_st.errors import InputError
 
 DATASETS = ("her2st", "visium", "demo")
 COLUMNS = ("sample", "dataset", "n_clusters", "image", "labels", "counts", "spots", "visium_dir")
+SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Written in the image or labels column: run the section without one, even if its dataset has one.
+NONE = "none"
 
 
-def load_sample_sheet(path: str | Path) -> pd.DataFrame:
-    """Read and check the sheet; returns it indexed by ``sample`` with empty strings for blanks."""
+def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.DataFrame:
+    """Read and check the sheet; returns it indexed by ``sample`` with empty strings for blanks.
+
+    ``schema`` (config/schemas/samples.schema.yaml) is checked row by row after
+    the checks below, with a one-line message.  Problems that do not stop the run
+    (a labels file that does not exist: the section runs without evaluation) are
+    returned as one-line notes in ``sheet.attrs["notes"]``; such a row's labels
+    become ``none``.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "sample sheet not found", "Set 'samples:' in the config to an existing TSV file.")
+    if path.is_dir():
+        raise InputError(path, "is a directory, not a sample sheet", "Set 'samples:' in the config to a TSV file.")
     try:
         sheet = pd.read_csv(path, sep="\t", dtype=str, comment="#", skip_blank_lines=True).fillna("")
     except pd.errors.EmptyDataError:
         raise InputError(path, "sample sheet is empty", "Add a header 'sample<TAB>dataset' and one row per section.") from None
-    sheet.columns = [c.strip() for c in sheet.columns]
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputError(path, f"sample sheet is not a tab-separated table ({err})", "Save it as TSV: one row per section, columns separated by tabs.") from None
+    sheet.columns = [str(c).strip() for c in sheet.columns]
+    if len(sheet.columns) == 1 and any(sep in sheet.columns[0] for sep in (",", ";", " ")):
+        raise InputError(
+            path,
+            f"the header {sheet.columns[0]!r} is one column; the sheet is not tab-separated",
+            "Separate the columns with tabs (sample<TAB>dataset ...).",
+        )
     unknown = [c for c in sheet.columns if c not in COLUMNS]
     if unknown:
         raise InputError(path, f"unknown column(s) {', '.join(map(repr, unknown))}", f"Allowed: {', '.join(COLUMNS)}.")
@@ -38,10 +59,17 @@ def load_sample_sheet(path: str | Path) -> pd.DataFrame:
     dup = sheet["sample"][sheet["sample"].duplicated()].unique()
     if len(dup):
         raise InputError(path, f"duplicate sample id(s) {', '.join(map(repr, dup))}", "Each section needs its own sample id.")
-    for _, row in sheet.iterrows():
+    notes: list[str] = []
+    for line, (_, row) in enumerate(sheet.iterrows(), start=2):
         where = f"sample {row['sample']!r}"
         if not row["sample"]:
-            raise InputError(path, "a row has an empty sample id", "Fill in the sample column.")
+            raise InputError(path, f"the row of line {line} has an empty sample id", "Fill in the sample column.")
+        if not SAMPLE_ID.match(row["sample"]):
+            raise InputError(
+                path,
+                f"{where}: the id may hold only letters, digits, '_', '.' and '-' (and start with a letter or digit)",
+                "Rename the section; the id is used in file names.",
+            )
         if row["dataset"] not in DATASETS:
             raise InputError(path, f"{where}: unknown dataset {row['dataset']!r}", f"Use one of {', '.join(DATASETS)}.")
         if row.get("n_clusters", ""):
@@ -53,11 +81,62 @@ def load_sample_sheet(path: str | Path) -> pd.DataFrame:
                 raise InputError(path, f"{where}: n_clusters is {n}", "Ask for at least 2 regions.")
         if row["dataset"] == "visium" and not row.get("visium_dir", ""):
             raise InputError(path, f"{where}: a visium section needs a visium_dir", "Add the Space Ranger outs/ folder in the visium_dir column.")
-        for col in ("visium_dir", "counts", "spots", "labels"):
+        for col in ("visium_dir", "counts", "spots"):
             value = row.get(col, "")
             if value and not Path(value).exists():
                 raise InputError(path, f"{where}: {col} {value!r} does not exist", "Fix the path (relative to the directory you run snakemake from).")
+        labels = row.get("labels", "")
+        if labels and labels != NONE and not Path(labels).exists():
+            notes.append(
+                f"{path}: {where}: labels file {labels!r} does not exist; the section is clustered but not evaluated. "
+                f"Fix the path to evaluate it, or write '{NONE}' in the labels column to silence this note."
+            )
+            sheet.loc[row.name, "labels"] = NONE
         image = row.get("image", "")
-        if image and image != "none" and not Path(image).exists():
-            raise InputError(path, f"{where}: image {image!r} does not exist", "Fix the path, or write 'none' to run without an image.")
-    return sheet.set_index("sample", drop=False)
+        if image and image != NONE and not Path(image).exists():
+            raise InputError(path, f"{where}: image {image!r} does not exist", f"Fix the path, or write '{NONE}' to run without an image.")
+    if schema is not None:
+        _check_rows(sheet, path, schema)
+    sheet = sheet.set_index("sample", drop=False)
+    sheet.attrs["notes"] = notes
+    return sheet
+
+
+def _check_rows(sheet: pd.DataFrame, path: Path, schema: str | Path) -> None:
+    """Each row against the sheet's JSON schema; the first problem as one line naming row and column."""
+    import jsonschema
+    import yaml
+
+    validator = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema).read_text()))
+    for _, row in sheet.iterrows():
+        record = {k: v for k, v in row.items() if v != ""}
+        error = jsonschema.exceptions.best_match(validator.iter_errors(record))
+        if error is not None:
+            column = error.path[0] if error.path else (error.validator_value if error.validator == "required" else "")
+            raise InputError(
+                path,
+                f"sample {row['sample']!r}: column {column}: {error.message}",
+                f"See {Path(schema).name} for what each column takes.",
+            )
+
+
+def check_sections(
+    sheet: pd.DataFrame, sheet_path: str | Path, manifest: dict, manifest_path: str | Path
+) -> None:
+    """Every section must have files: a HER2ST section not in the manifest needs the sheet's counts and spots."""
+    from senca_st.her2st_manifest import all_sections, section_files
+
+    for sample, row in sheet.iterrows():
+        if row["dataset"] != "her2st":
+            continue
+        upstream = section_files(manifest, sample)
+        lacking = [kind for kind in ("counts", "spots") if not row.get(kind, "") and not upstream[kind]]
+        if lacking:
+            known = all_sections(manifest)
+            listed = f"{known[0]} … {known[-1]}" if known else "none"
+            raise InputError(
+                sheet_path,
+                f"sample {sample!r} has no {' or '.join(lacking)} file: it is not a HER2ST section of {manifest_path} "
+                f"(those are {listed}) and the sheet names none",
+                f"Use a HER2ST section id, or give your files in the {' and '.join(lacking)} column(s).",
+            )

@@ -31,52 +31,108 @@ UNDETERMINED = "undetermined"
 SPOT_COLUMNS = ("x", "y", "pixel_x", "pixel_y")
 
 
-def _read_table(path: Path, what: str, **kwargs) -> pd.DataFrame:
+def _read_table(path: Path, what: str, min_columns: int = 2, **kwargs) -> pd.DataFrame:
     """Read a tab-separated table, turning every parse failure into an InputError naming ``path``."""
     if not path.exists():
         raise InputError(path, f"{what} file not found", "Check the path in the sample sheet or rerun the download.")
+    if path.is_dir():
+        raise InputError(path, f"is a directory, not a {what} file", "Point the sample sheet at the file itself.")
     try:
         df = pd.read_csv(path, sep="\t", **kwargs)
-    except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as err:
-        raise InputError(path, f"{what} file is truncated or not valid gzip ({err})", "Download it again.") from err
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise InputError(path, f"{what} file is truncated or not valid gzip ({err})", "Download or copy it again.") from err
+    except pd.errors.EmptyDataError:
+        raise InputError(path, f"{what} file is empty", "Download or copy it again.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputError(path, f"{what} file is not a tab-separated table ({err})", "Re-export it as TSV.") from err
-    if df.shape[1] < 2:
-        raise InputError(path, f"{what} file has {df.shape[1]} column(s); is it tab-separated?", "Re-export it as TSV.")
+    except OSError as err:
+        raise InputError(path, f"{what} file cannot be read ({err})", "Check the file and its permissions, or copy it again.") from err
+    n_columns = df.shape[1] + (1 if kwargs.get("index_col") is not None else 0)
+    if df.shape[1] < min_columns or n_columns < 2:
+        first = str(df.index.name if kwargs.get("index_col") is not None and df.index.name else (df.columns[0] if len(df.columns) else ""))
+        looks = "; it looks comma-separated" if "," in first else ("; it looks space-separated" if " " in first.strip() else "")
+        raise InputError(
+            path,
+            f"{what} file has {n_columns} column(s){looks}; columns must be separated by tabs",
+            "Re-export it as TSV.",
+        )
     return df
+
+
+def _header(path: Path) -> list[str]:
+    """The first line's fields as written (pandas renames duplicated names to ``name.1``)."""
+    row = pd.read_csv(path, sep="\t", header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(v) for v in row.iloc[0].tolist()]
 
 
 def read_st_counts(path: str | Path) -> pd.DataFrame:
     """Spot × gene count table of the legacy ST layout (rows ``{x}x{y}``)."""
     path = Path(path)
-    df = _read_table(path, "count matrix", index_col=0)
+    df = _read_table(path, "count matrix", min_columns=1, index_col=0)
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise InputError(path, f"count matrix has {df.shape[0]} spots and {df.shape[1]} genes", "It must not be empty.")
-    numeric = df.apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna() & df.notna()
-    if bad.to_numpy().any() or df.isna().to_numpy().any():
-        r, c = np.argwhere((bad | df.isna()).to_numpy())[0]
+    genes = pd.Index(_header(path)[1:])
+    if len(genes) == df.shape[1]:
+        dup = genes[genes.duplicated()].unique()
+        if len(dup):
+            raise InputError(
+                path,
+                f"count matrix has {len(dup)} duplicated gene name(s), e.g. {dup[0]!r}",
+                "Make gene names unique (sum or drop the duplicates).",
+            )
+        df.columns = genes
+    df.index = df.index.astype(str)
+    dup_spots = df.index[df.index.duplicated()].unique()
+    if len(dup_spots):
         raise InputError(
             path,
-            f"count matrix has a non-numeric value {df.iat[r, c]!r} at spot {df.index[r]!r}, gene {df.columns[c]!r}",
+            f"count matrix has {len(dup_spots)} duplicated spot id(s), e.g. {dup_spots[0]!r}",
+            "Each spot must have one row; remove the duplicates.",
+        )
+    # Columns pandas did not parse as numbers hold text somewhere; coerce only those.
+    text_cols = [i for i, dt in enumerate(df.dtypes) if not pd.api.types.is_numeric_dtype(dt)]
+    numeric = df.copy() if text_cols else df
+    for i in text_cols:
+        numeric.isetitem(i, pd.to_numeric(df.iloc[:, i], errors="coerce"))
+    values = numeric.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raw = df.iat[r, c]
+        what = "an empty cell" if pd.isna(raw) else f"a non-numeric value {raw!r}"
+        raise InputError(
+            path,
+            f"count matrix has {what} at spot {df.index[r]!r}, gene {df.columns[c]!r} ({int(bad.sum())} such cell(s))",
             "Counts must be non-negative numbers.",
         )
-    if (numeric.to_numpy() < 0).any():
-        r, c = np.argwhere(numeric.to_numpy() < 0)[0]
+    if (values < 0).any():
+        r, c = np.argwhere(values < 0)[0]
         raise InputError(
             path,
-            f"count matrix has a negative count {numeric.iat[r, c]} at spot {df.index[r]!r}, gene {df.columns[c]!r}",
-            "Counts must be non-negative numbers.",
+            f"count matrix has a negative count {values[r, c]:g} at spot {df.index[r]!r}, gene {df.columns[c]!r} "
+            f"({int((values < 0).sum())} negative cell(s))",
+            "Counts must be non-negative numbers: give raw counts, not normalised or log values.",
         )
-    dup = numeric.columns[numeric.columns.duplicated()]
-    if len(dup):
-        raise InputError(
-            path,
-            f"count matrix has {len(dup)} duplicated gene name(s), e.g. {dup[0]!r}",
-            "Make gene names unique (sum or drop the duplicates).",
-        )
-    numeric.index = numeric.index.astype(str)
-    return numeric
+    return pd.DataFrame(values, index=df.index, columns=df.columns)
+
+
+def _numeric_columns(df: pd.DataFrame, columns, path: Path, what: str) -> pd.DataFrame:
+    """``columns`` of ``df`` as numbers; an InputError naming the first bad line and column."""
+    df = df.copy()
+    for col in columns:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.astype(float))
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raw = df[col].iloc[i]
+            shown = "n/a" if pd.isna(raw) else repr(raw)
+            raise InputError(
+                path,
+                f"{what} has an empty or non-numeric {col} ({shown}) on line {i + 2} ({int(bad.sum())} such row(s))",
+                f"Every row needs numeric {', '.join(columns)}.",
+            )
+        df[col] = values
+    return df
 
 
 def read_st_spots(path: str | Path) -> pd.DataFrame:
@@ -90,8 +146,11 @@ def read_st_spots(path: str | Path) -> pd.DataFrame:
             f"spot file lacks column(s) {', '.join(missing)} (has {', '.join(map(str, df.columns))})",
             "It needs x, y, pixel_x, pixel_y and optionally selected.",
         )
+    df = _numeric_columns(df, SPOT_COLUMNS, path, "spot file")
     if "selected" in df.columns:
-        df = df[df["selected"] == 1]
+        df = df[pd.to_numeric(df["selected"], errors="coerce") == 1]
+        if df.empty:
+            raise InputError(path, "spot file has no spot with selected = 1 (no spot under tissue)", "Check the selected column.")
     df = df.copy()
     df["spot"] = df["x"].round().astype(int).astype(str) + "x" + df["y"].round().astype(int).astype(str)
     return df.drop_duplicates("spot").set_index("spot")
@@ -103,9 +162,13 @@ def read_st_labels(path: str | Path) -> pd.Series:
     df = _read_table(path, "label file")
     missing = [c for c in ("x", "y", "label") if c not in df.columns]
     if missing:
-        raise InputError(path, f"label file lacks column(s) {', '.join(missing)}", "It needs x, y and label.")
+        raise InputError(path, f"label file lacks column(s) {', '.join(missing)} (has {', '.join(map(str, df.columns))})", "It needs x, y and label.")
+    if df.empty:
+        raise InputError(path, "label file has a header but no labelled spots", "Fill it in, or write 'none' in the sample sheet's labels column.")
+    df = _numeric_columns(df, ("x", "y"), path, "label file")
     spot = df["x"].round().astype(int).astype(str) + "x" + df["y"].round().astype(int).astype(str)
-    labels = pd.Series(df["label"].astype(str).to_numpy(), index=spot, name="label")
+    text = df["label"].astype("string").str.strip().fillna("").replace("", UNDETERMINED)
+    labels = pd.Series(text.astype(str).to_numpy(), index=spot.to_numpy(), name="label")
     return labels[~labels.index.duplicated()]
 
 
@@ -117,15 +180,23 @@ def _attach_labels(adata: ad.AnnData, labels: pd.Series | None, path: str | Path
     if matched.sum() == 0:
         raise InputError(
             path,
-            f"none of the {len(labels)} labelled spots match a spot of the section",
+            f"none of the {len(labels)} labelled spots (e.g. {labels.index[0]}) match one of the {adata.n_obs} spots "
+            f"of the section (e.g. {adata.obs_names[0]})",
             "Check that the label file belongs to this section.",
         )
     if (~matched).any():
-        LOG.warning("%s: %d labelled spot(s) are not in the section and are ignored", path, int((~matched).sum()))
+        LOG.warning(
+            "%s: %d of %d labelled spot(s) are not spots of the section (e.g. %s) and are ignored",
+            path, int((~matched).sum()), len(labels), labels.index[~matched][0],
+        )
     adata.obs["label"] = labels.reindex(adata.obs_names).fillna(UNDETERMINED).astype(str).to_numpy()
     regions = sorted(set(adata.obs["label"]) - {UNDETERMINED})
     if len(regions) < 2:
-        LOG.warning("%s: only %d annotated region(s); ARI is not informative for this section", path, len(regions))
+        LOG.warning(
+            "%s: only %d annotated region(s) (%s); ARI and NMI are not informative for this section, "
+            "and the number of regions to find comes from n_clusters or cluster.default_n_clusters",
+            path, len(regions), ", ".join(regions) or "none",
+        )
 
 
 def _to_anndata(
@@ -155,7 +226,12 @@ def read_st_section(
             f"{len(table)} count rows (e.g. {table.index[0]}) of {counts}",
             "Check that the spot file and the count matrix are of the same section.",
         )
-    if len(shared) < len(table):
+    if len(shared) < len(table) / 2:
+        LOG.warning(
+            "%s: only %d of %d count rows match a spot under tissue in %s; check the two files are of one section",
+            counts, len(shared), len(table), spots,
+        )
+    elif len(shared) < len(table):
         LOG.info("%s: %d of %d count rows have a spot under tissue in %s", counts, len(shared), len(table), spots)
     table = table.loc[shared]
     s = spot_df.loc[shared]

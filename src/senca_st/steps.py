@@ -32,13 +32,20 @@ def load_section(
     sample: str = "",
 ) -> ad.AnnData:
     """Read a section in its dataset's layout and write the contract's ``spots.h5ad``."""
+    if labels and not Path(labels).exists():
+        # Snakemake never gets here (a missing labels file is a note at the sample sheet);
+        # called directly, the section is still read and clustered.
+        LOG.warning("%s: labels file not found; the section is clustered but not evaluated", labels)
+        labels = ""
     if dataset == "visium":
         adata = sections.read_visium_section(visium_dir, labels or None)
+        source = str(Path(visium_dir) / "filtered_feature_bc_matrix.h5")
     else:
         adata = sections.read_st_section(counts, spots, labels or None)
+        source = str(counts)
     if not labels:
-        LOG.info("%s: no pathologist labels; the section is clustered but not evaluated", sample or output)
-    adata.uns["section"] = {"sample": sample, "dataset": dataset}
+        LOG.warning("%s: no pathologist labels; the section is clustered but not evaluated", sample or output)
+    adata.uns["section"] = {"sample": sample, "dataset": dataset, "counts": source}
     LOG.info("%s: %d spots under tissue, %d genes", sample or output, adata.n_obs, adata.n_vars)
     write_h5ad(adata, output)
     return adata
@@ -48,7 +55,9 @@ def preprocess_step(spots: str, output: str, **settings) -> None:
     from senca_st.preprocess import preprocess_section  # scanpy only where needed
 
     adata = ad.read_h5ad(spots)
-    write_h5ad(preprocess_section(adata, source=spots, **settings), output)
+    # Messages name the user's count matrix, not our intermediate file.
+    source = str(adata.uns.get("section", {}).get("counts", "") or spots)
+    write_h5ad(preprocess_section(adata, source=source, **settings), output)
 
 
 def tile_step(

@@ -10,4 +10,5 @@ with rule_step(snakemake.log[0]):
         n_top_genes=snakemake.params.n_top_genes,
         min_spots_per_gene=snakemake.params.min_spots_per_gene,
         min_counts_per_spot=snakemake.params.min_counts_per_spot,
+        min_spots=snakemake.params.min_spots,
     )

@@ -1,0 +1,48 @@
+# Frozen ResNet-50 features of each spot's H&E patch (computed once per section), and the
+# optional download of torchvision's published ImageNet weights.
+RESNET_WEIGHTS_FILE = "resources/weights/resnet50-11ad3fa6.pth"
+
+
+def resnet_weights(wildcards):
+    """The ImageNet weights file: features.weights, else the downloaded one, else none (random, warned)."""
+    feats = config["features"]
+    if feats.get("weights", ""):
+        return feats["weights"]
+    if feats.get("download_weights", False):
+        return RESNET_WEIGHTS_FILE
+    return []
+
+
+rule download_resnet_weights:
+    output:
+        RESNET_WEIGHTS_FILE,
+    log:
+        "logs/download_resnet_weights.log",
+    benchmark:
+        "benchmarks/runs/download_resnet_weights.tsv"
+    conda:
+        "../envs/image_features.yaml"
+    script:
+        "../workflow/scripts/download_resnet_weights.py"
+
+
+rule image_features:
+    input:
+        patches="results/{sample}/patches.npy",
+        weights=resnet_weights,
+    output:
+        "results/{sample}/image_features.npy",
+    log:
+        "logs/image_features/{sample}.log",
+    benchmark:
+        "benchmarks/runs/image_features/{sample}.tsv"
+    conda:
+        "../envs/image_features.yaml"
+    threads: 2
+    params:
+        code=code_digest("features", "resnet"),
+        batch_size=config["features"].get("batch_size", 32),
+        input_px=config["features"].get("input_px", 224),
+        device=config["train"].get("device", "auto"),
+    script:
+        "../workflow/scripts/image_features.py"

@@ -1,0 +1,80 @@
+# The report's figures: one region map per section, the metrics chart, the runtimes.
+# final_targets() (common.smk) adds them to `all`.
+report_figures = [f"results/report/sections/{s}.png" for s in samples.index] + [
+    "results/report/metrics.png",
+    "results/report/runtimes.png",
+]
+
+
+rule section_figure:
+    input:
+        spots="results/{sample}/preprocessed.h5ad",
+        clusters="results/{sample}/clusters.tsv",
+        image=section_image,
+    output:
+        report(
+            "results/report/sections/{sample}.png",
+            caption="../workflow/report/section_figure.rst",
+            category="Regions",
+            subcategory="{sample}",
+            labels={"section": "{sample}", "figure": "region map"},
+        ),
+    log:
+        "logs/section_figure/{sample}.log",
+    benchmark:
+        "benchmarks/runs/section_figure/{sample}.tsv"
+    conda:
+        "../envs/report.yaml"
+    params:
+        sample="{sample}",
+        method=lambda wc: primary_method(wc.sample),
+        dataset=lambda wc: _row(wc.sample)["dataset"],
+        visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
+        user_image=lambda wc: _row(wc.sample).get("image", ""),
+    script:
+        "../workflow/scripts/section_figure.py"
+
+
+rule metrics_figure:
+    input:
+        "results/metrics/ari.tsv",
+    output:
+        report(
+            "results/report/metrics.png",
+            caption="../workflow/report/metrics_figure.rst",
+            category="Metrics",
+            labels={"figure": "ARI and NMI per method"},
+        ),
+    log:
+        "logs/metrics_figure.log",
+    benchmark:
+        "benchmarks/runs/metrics_figure.tsv"
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/metrics_figure.py"
+
+
+rule runtime_figure:
+    input:
+        # Not read: the chart waits for every other job so that all their benchmarks exist.
+        done=lambda wc: [t for t in final_targets() if t not in report_figures],
+        sections=expand("results/report/sections/{sample}.png", sample=samples.index),
+        metrics="results/report/metrics.png",
+    output:
+        report(
+            "results/report/runtimes.png",
+            caption="../workflow/report/runtime_figure.rst",
+            category="Runtimes",
+            labels={"figure": "runtime per rule"},
+        ),
+    log:
+        "logs/runtime_figure.log",
+    benchmark:
+        "benchmarks/runs/runtime_figure.tsv"
+    conda:
+        "../envs/report.yaml"
+    params:
+        benchmarks="benchmarks/runs",
+    script:
+        "../workflow/scripts/runtime_figure.py"

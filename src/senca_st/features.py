@@ -1,0 +1,128 @@
+"""Frozen ResNet-50 features of each spot's H&E patch, extracted once per section.
+
+The image encoder is frozen, so its features are computed once (rule
+``image_features``) and reused by every SENCA-st variant and baseline.
+Patches are scaled to [0, 1], normalised with ImageNet's channel statistics
+(what the published weights expect) and resized to ``input_px`` when the
+tiling produced another size.  Batches bound the memory; inference mode keeps
+no autograd state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from senca_st.errors import InputError
+from senca_st.resnet import FEATURE_DIM, INPUT_PX, load_encoder
+
+LOG = logging.getLogger("senca_st")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _device(requested: str | None) -> torch.device:
+    requested = (requested or "auto").lower()
+    if requested == "cpu" or not torch.cuda.is_available():
+        if requested.startswith("cuda"):
+            LOG.info("NOTE: device %s requested but no CUDA device is available; using the CPU", requested)
+        return torch.device("cpu")
+    return torch.device("cuda" if requested == "auto" else requested)
+
+
+def prepare_batch(patches: np.ndarray, input_px: int, device: torch.device) -> torch.Tensor:
+    """uint8 (b, P, P, 3) -> float (b, 3, input_px, input_px), ImageNet-normalised."""
+    x = torch.from_numpy(np.ascontiguousarray(patches)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    if x.shape[-1] != input_px or x.shape[-2] != input_px:
+        x = F.interpolate(x, size=(input_px, input_px), mode="bilinear", align_corners=False, antialias=True)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def extract_features(
+    patches: np.ndarray,
+    weights: str | None,
+    batch_size: int = 32,
+    device: str = "auto",
+    input_px: int = INPUT_PX,
+    encoder: torch.nn.Module | None = None,
+) -> np.ndarray:
+    """(n, P, P, 3) uint8 patches -> (n, 2048) float32 pooled ResNet-50 features.
+
+    ``weights``: torchvision's ResNet-50 ImageNet file, or None/'' for a random
+    network (logged as a WARNING).  ``input_px``: side the patches are resized
+    to (224, the published weights' training size, unless the machine is too
+    slow).  ``encoder`` overrides the network (tests).
+    """
+    patches = np.asarray(patches)
+    if patches.ndim != 4 or patches.shape[-1] != 3:
+        raise InputError(None, f"patches must be (n, P, P, 3) RGB, got shape {patches.shape}", "Re-run the tile_patches rule.")
+    if patches.dtype != np.uint8:
+        raise InputError(None, f"patches must be uint8, got {patches.dtype}", "Re-run the tile_patches rule.")
+    if batch_size < 1:
+        raise InputError(None, f"features.batch_size is {batch_size}", "Use a positive batch size.")
+    dev = _device(device)
+    net = (encoder if encoder is not None else load_encoder(weights)).to(dev).eval()
+    n = patches.shape[0]
+    out = np.empty((n, FEATURE_DIM), dtype=np.float32)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            feats = net(prepare_batch(patches[start:stop], input_px, dev))
+            out[start:stop] = feats.float().cpu().numpy()
+    LOG.info("extracted %d x %d features on %s at %d px in %.1f s", n, FEATURE_DIM, dev, input_px, time.perf_counter() - t0)
+    return out
+
+
+def features_step(patches: str, output: str, weights: str = "", batch_size: int = 32, input_px: int = INPUT_PX,
+                  device: str = "auto", threads: int | None = None) -> None:
+    """Rule ``image_features``: patches.npy -> image_features.npy (written atomically)."""
+    from senca_st.atomic import atomic_path
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        arr = np.load(patches, mmap_mode="r")
+    except (OSError, ValueError) as err:
+        raise InputError(patches, f"cannot read the patches ({err})", "Re-run the tile_patches rule.") from err
+    feats = extract_features(arr, weights or None, batch_size=batch_size, device=device, input_px=input_px)
+    with atomic_path(output) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, feats)
+
+
+def download_weights(dest: str, url: str | None = None) -> None:
+    """Fetch torchvision's ResNet-50 file to ``dest`` and check the sha256 prefix in its name.
+
+    torchvision names its files ``<arch>-<first 8 hex of the sha256>.pth``; the
+    full digest is not published, so the prefix is what can be verified.
+    """
+    import hashlib
+    import re
+    from pathlib import Path
+
+    from senca_st.download import DownloadError, fetch
+    from senca_st.resnet import TORCHVISION_FILES
+
+    name = Path(dest).name
+    url = url or TORCHVISION_FILES.get(name)
+    m = re.search(r"-([0-9a-f]{8})\.pth$", name)
+    if url is None or m is None:
+        raise InputError(dest, "unknown ResNet-50 weights file name", f"Use one of {', '.join(TORCHVISION_FILES)}.")
+    part = Path(dest).with_name(name + ".unverified")
+    fetch(url, part, log=LOG, setting="features.download_weights")
+    digest = hashlib.sha256()
+    with open(part, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    if not digest.hexdigest().startswith(m.group(1)):
+        part.unlink(missing_ok=True)
+        raise DownloadError(url, f"sha256 {digest.hexdigest()[:8]}... does not match the {m.group(1)} in the file name", "Download it again.")
+    part.replace(dest)
+    LOG.info("downloaded %s (sha256 %s...)", dest, m.group(1))

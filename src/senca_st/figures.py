@@ -1,0 +1,402 @@
+"""Figures for the Snakemake report: region maps, the metrics chart, per-rule runtimes.
+
+Matplotlib is used through its object API with the Agg canvas (no pyplot, no
+display), so figures render the same on a laptop, in CI and on a SLURM node.
+Every figure is written through :func:`senca_st.atomic.atomic_path`.
+
+Region maps put the section's primary clusters and the pathologist's regions
+side by side over the H&E thumbnail (a blank background where the section has
+no image).  Clusters are coloured like the region they overlap most (one-to-one
+Hungarian match), so a glance shows which regions a method found and which it
+merged or split.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import EllipseCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from scipy.optimize import linear_sum_assignment
+
+from senca_st.atomic import atomic_path
+from senca_st.errors import InputError
+from senca_st.evaluation import agreement, annotated
+from senca_st.image_io import SectionImage
+from senca_st.neighbourhood import spot_spacing
+from senca_st.sections import UNDETERMINED
+
+LOG = logging.getLogger("senca_st")
+
+# Distinct colours that stay readable over pink/purple H&E (Okabe-Ito first, then tab20-like).
+PALETTE = [
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#56B4E9",
+    "#F0E442",
+    "#CC79A7",
+    "#000000",
+    "#8C564B",
+    "#17BECF",
+    "#BCBD22",
+    "#7F7F7F",
+    "#393B79",
+    "#637939",
+    "#8C6D31",
+    "#843C39",
+    "#7B4173",
+    "#3182BD",
+    "#E6550D",
+    "#31A354",
+]
+UNDETERMINED_COLOUR = "#BDBDBD"
+BLANK_BACKGROUND = "#F7F7F7"
+THUMBNAIL_PX = 1400
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+
+
+def _colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _save(fig: Figure, dest: str | Path, dpi: int = 110) -> None:
+    FigureCanvasAgg(fig)
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+
+
+# --------------------------------------------------------------------------- region maps
+
+
+def match_clusters(labels: pd.Series | None, clusters: np.ndarray) -> dict:
+    """Cluster -> region it is matched to one-to-one (Hungarian on annotated spots); unmatched clusters absent."""
+    if labels is None:
+        return {}
+    mask = annotated(labels)
+    if not mask.any():
+        return {}
+    y, c = labels.to_numpy()[mask].astype(str), np.asarray(clusters)[mask]
+    regions, cl = np.unique(y), np.unique(c)
+    overlap = np.array([[np.sum((y == r) & (c == k)) for k in cl] for r in regions], dtype=float)
+    rows, cols = linear_sum_assignment(-overlap)
+    return {cl[j]: regions[i] for i, j in zip(rows, cols) if overlap[i, j] > 0}
+
+
+def _region_colours(labels: pd.Series | None) -> dict[str, str]:
+    if labels is None:
+        return {}
+    regions = sorted(set(labels.astype(str)) - {UNDETERMINED, ""})
+    colours = {r: _colour(i) for i, r in enumerate(regions)}
+    colours[UNDETERMINED] = UNDETERMINED_COLOUR
+    return colours
+
+
+def _cluster_colours(clusters: np.ndarray, matched: dict, region_colours: dict[str, str]) -> dict:
+    colours, used = {}, set()
+    for k, region in matched.items():
+        colours[k] = region_colours[region]
+        used.add(region_colours[region])
+    spare = (c for c in PALETTE[len(region_colours) :] + PALETTE if c not in used)
+    for k in sorted(pd.unique(clusters), key=lambda v: (str(type(v)), v)):
+        if k not in colours:
+            colours[k] = next(spare, _colour(len(colours)))
+    return colours
+
+
+def _background(image: str | Path | None, xy: np.ndarray, pad: float, image_scale: float):
+    """(RGB array or None, xy in figure units, crop extent, figure units per full-resolution pixel)."""
+    x0, y0 = xy.min(axis=0) - pad
+    x1, y1 = xy.max(axis=0) + pad
+    if not image:
+        return None, xy, (x0, x1, y1, y0), 1.0
+    with SectionImage(image) as img:
+        # Spots in full-resolution pixels; the image may be a scaled copy (Visium hires PNG).
+        sxy = xy * image_scale
+        bx0, by0 = max(0, int(x0 * image_scale)), max(0, int(y0 * image_scale))
+        bx1, by1 = min(img.width, int(np.ceil(x1 * image_scale))), min(img.height, int(np.ceil(y1 * image_scale)))
+        if bx1 <= bx0 or by1 <= by0:
+            raise InputError(image, "no spot lies on the image", "Check that the image belongs to the section.")
+        # Enough thumbnail resolution for the tissue crop, never more than ~4k px for the whole image.
+        crop_side = max(bx1 - bx0, by1 - by0)
+        max_side = int(min(4096, THUMBNAIL_PX * max(img.width, img.height) / crop_side))
+        thumb, factor = img.thumbnail(max_side)
+    t = (np.array([bx0, by0, bx1, by1]) * factor).round().astype(int)
+    crop = thumb[t[1] : t[3], t[0] : t[2]]
+    txy = sxy * factor - t[:2]
+    return crop, txy, (-0.5, crop.shape[1] - 0.5, crop.shape[0] - 0.5, -0.5), image_scale * factor
+
+
+def _draw_spots(ax, xy, colours, diameter, background, extent, alpha):
+    if background is not None:
+        ax.imshow(background, extent=extent, interpolation="antialiased")
+    else:
+        ax.set_facecolor(BLANK_BACKGROUND)
+    ax.add_collection(
+        EllipseCollection(
+            widths=diameter,
+            heights=diameter,
+            angles=0,
+            units="xy",
+            offsets=xy,
+            offset_transform=ax.transData,
+            facecolors=colours,
+            edgecolors="white",
+            linewidths=0.4,
+            alpha=alpha,
+        )
+    )
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])  # image rows grow downwards
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+
+
+def _legend(ax, entries: list[tuple[str, str]], title: str) -> None:
+    handles = [Line2D([], [], marker="o", linestyle="", markersize=9, markerfacecolor=c, markeredgecolor="none") for _, c in entries]
+    ax.legend(
+        handles,
+        [name for name, _ in entries],
+        title=title,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.01),
+        ncol=min(2, max(1, len(entries))),
+        frameon=False,
+        fontsize=8.5,
+        title_fontsize=9,
+        handletextpad=0.3,
+        columnspacing=1.0,
+    )
+
+
+def section_figure(
+    spots: str | Path,
+    clusters: str | Path,
+    output: str | Path,
+    sample: str,
+    method: str,
+    image: str | Path | None = None,
+    image_scale: float = 1.0,
+) -> Path:
+    """Primary clusters and pathologist regions side by side over the H&E thumbnail.
+
+    ``spots`` is the preprocessed section (``obsm['spatial']`` in full-resolution
+    pixels, ``obs['label']`` when annotated); ``clusters`` the ``spot, cluster``
+    table; ``image`` the H&E (None or '' draws the spots on a blank background);
+    ``image_scale`` maps full-resolution pixels onto ``image``.
+    """
+    adata = ad.read_h5ad(spots, backed="r")
+    obs = adata.obs
+    xy_full = np.asarray(adata.obsm["spatial"], dtype=np.float64)
+    table = pd.read_csv(clusters, sep="\t", dtype={"spot": str}).set_index("spot")
+    missing = obs.index.difference(table.index)
+    if len(missing):
+        raise InputError(clusters, f"{len(missing)} spot(s) of {spots} have no cluster", "Rerun the cluster rule.")
+    cl = table.loc[obs.index, "cluster"].to_numpy()
+    labels = obs["label"].astype(str) if "label" in obs else None
+    if labels is not None and not annotated(labels).any():
+        labels = None
+
+    pitch = spot_spacing(xy_full) if len(xy_full) > 1 else 1.0
+    background, xy, extent, to_fig = _background(image or None, xy_full, 1.5 * pitch, image_scale)
+    # Spots smaller than the pitch so the tissue shows between them; opaque enough to keep their colour.
+    diameter = (0.62 if background is not None else 0.85) * pitch * to_fig
+    alpha = 1.0
+
+    region_colours = _region_colours(labels)
+    matched = match_clusters(labels, cl)
+    cluster_colours = _cluster_colours(cl, matched, region_colours)
+
+    show_image = background is not None
+    panels = int(show_image) + 1 + int(labels is not None)
+    width, height = extent[1] - extent[0], abs(extent[2] - extent[3])
+    aspect = height / width if width else 1.0
+    panel_w = 4.6
+    legend_rows = -(-max(len(set(cl)), len(region_colours)) // 2)
+    fig = Figure(figsize=(panel_w * panels, panel_w * aspect + 0.9 + 0.2 * legend_rows), layout="constrained")
+    axes = list(fig.subplots(1, panels, squeeze=False)[0])
+
+    if show_image:
+        ax = axes.pop(0)
+        _draw_spots(ax, xy[:0], [], diameter, background, extent, alpha)
+        ax.set_title("H&E", fontsize=11)
+
+    ax = axes[0]
+    _draw_spots(ax, xy, [cluster_colours[k] for k in cl], diameter, background, extent, alpha)
+    title = f"{method}: {len(cluster_colours)} regions"
+    if labels is not None:
+        scores = agreement(labels, cl)
+        title += f" (ARI {scores['ari']:.2f}, NMI {scores['nmi']:.2f})"
+    ax.set_title(title, fontsize=11)
+    sizes = pd.Series(cl).value_counts()
+    entries = []
+    for k in sorted(cluster_colours, key=lambda v: (str(type(v)), v)):
+        name = f"{k}" + (f" ≈ {matched[k]}" if k in matched else "") + f" ({sizes.get(k, 0)})"
+        entries.append((name, cluster_colours[k]))
+    _legend(ax, entries, "cluster ≈ matched region (spots)" if matched else "cluster (spots)")
+
+    if labels is not None:
+        ax = axes[1]
+        _draw_spots(ax, xy, [region_colours[v] for v in labels], diameter, background, extent, alpha)
+        ax.set_title("pathologist's regions", fontsize=11)
+        counts = labels.value_counts()
+        entries = [(f"{r} ({counts.get(r, 0)})", c) for r, c in region_colours.items() if counts.get(r, 0)]
+        _legend(ax, entries, "region (spots)")
+
+    where = "over the H&E image" if background is not None else "no H&E image: spots on a blank background"
+    fig.suptitle(f"Section {sample} — {where}", fontsize=12)
+    _save(fig, output)
+    LOG.info("%s: region map of %d spots (%s) -> %s", sample, len(cl), method, output)
+    return Path(output)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def metrics_figure(metrics: str | Path, output: str | Path, primary: Iterable[str] = ("senca", "senca_rna")) -> Path:
+    """ARI and NMI per method as horizontal bars (mean over sections, one dot per section)."""
+    table = pd.read_csv(metrics, sep="\t")
+    primary = set(primary)
+    if table.empty:
+        fig = Figure(figsize=(7, 1.6))
+        fig.text(0.5, 0.5, "No labelled section was evaluated:\nno ARI/NMI to show.", ha="center", va="center", fontsize=12)
+        _save(fig, output)
+        return Path(output)
+    means = table.groupby("method")[["ari", "nmi"]].mean().sort_values("ari")
+    methods = list(means.index)
+    samples = list(pd.unique(table["sample"]))
+    ypos = {m: i for i, m in enumerate(methods)}
+    fig = Figure(figsize=(10, 1.2 + 0.42 * len(methods)), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, metric in zip(axes, ("ari", "nmi")):
+        colours = ["#0072B2" if m in primary or m.startswith("senca") else "#9E9E9E" for m in methods]
+        ax.barh(range(len(methods)), means[metric], color=colours, height=0.65)
+        if len(samples) > 1:
+            for j, s in enumerate(samples):
+                rows = table[table["sample"] == s]
+                ax.scatter(
+                    rows[metric],
+                    [ypos[m] for m in rows["method"]],
+                    s=22,
+                    marker=MARKERS[j % len(MARKERS)],
+                    color="#222222",
+                    zorder=3,
+                    label=s,
+                    edgecolors="white",
+                    linewidths=0.6,
+                )
+        right = table.groupby("method")[metric].max().reindex(methods)
+        for i, (v, r) in enumerate(zip(means[metric], right)):
+            ax.text(max(v, r, 0) + 0.015, i, f"{v:.3f}", va="center", fontsize=9)
+        top = max(1.0, float(np.nanmax(table[metric])) + 0.12)
+        ax.set_xlim(min(0.0, float(np.nanmin(table[metric])) - 0.02), top)
+        ax.set_xlabel(metric.upper() + (" (mean over sections)" if len(samples) > 1 else ""))
+        ax.grid(axis="x", color="#E0E0E0", linewidth=0.8)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes[0].set_yticks(range(len(methods)), [m + (" (primary)" if m in primary else "") for m in methods])
+    if len(samples) > 1:
+        axes[1].legend(title="section", fontsize=8, title_fontsize=8, loc="lower right", frameon=False)
+    n = ", ".join(samples) if len(samples) <= 6 else f"{len(samples)} sections"
+    fig.suptitle(f"Agreement with the pathologist's regions ({n}); SENCA-st variants in blue, baselines in grey", fontsize=11)
+    _save(fig, output)
+    return Path(output)
+
+
+# --------------------------------------------------------------------------- runtimes
+
+
+def read_benchmarks(root: str | Path) -> pd.DataFrame:
+    """All ``{root}/{rule}/**.tsv`` benchmark files as one table with ``rule`` and ``job`` columns."""
+    root = Path(root)
+    frames = []
+    for path in sorted(root.rglob("*.tsv")):
+        rel = path.relative_to(root)
+        try:
+            df = pd.read_csv(path, sep="\t")
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+            LOG.warning("%s: unreadable benchmark file, left out", path)
+            continue
+        if "s" not in df.columns or df.empty:
+            continue
+        rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        job = str(rel.with_suffix("")).split("/", 1)[-1] if len(rel.parts) > 1 else ""
+        df = df.assign(rule=rule, job=job)
+        frames.append(df)
+    cols = ["rule", "job", "s", "max_rss"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    table = pd.concat(frames, ignore_index=True)
+    table["max_rss"] = pd.to_numeric(table.get("max_rss"), errors="coerce")
+    return table[cols]
+
+
+def runtime_figure(benchmarks: str | Path, output: str | Path) -> Path:
+    """Wall time per job (dots) and in total (bars) per rule, and each rule's peak memory."""
+    table = read_benchmarks(benchmarks)
+    if table.empty:
+        fig = Figure(figsize=(7, 1.6))
+        fig.text(0.5, 0.5, f"No benchmark files under {benchmarks}.", ha="center", va="center", fontsize=12)
+        _save(fig, output)
+        return Path(output)
+    per_rule = table.groupby("rule").agg(total=("s", "sum"), jobs=("s", "size"), rss=("max_rss", "max")).sort_values("total")
+    rules = list(per_rule.index)
+    y = {r: i for i, r in enumerate(rules)}
+    fig = Figure(figsize=(10, 1.3 + 0.38 * len(rules)), layout="constrained")
+    ax_t, ax_m = fig.subplots(1, 2, sharey=True, width_ratios=[2, 1])
+    ax_t.barh(range(len(rules)), per_rule["total"], color="#56B4E9", height=0.65, label="all jobs of the rule")
+    ax_t.scatter(table["s"], [y[r] for r in table["rule"]], s=14, color="#0B3C5D", zorder=3, label="one job")
+    for i, (total, n) in enumerate(zip(per_rule["total"], per_rule["jobs"])):
+        ax_t.text(total * 1.04 + 0.05, i, f"{_hms(total)} ({n} job{'s' if n != 1 else ''})", va="center", fontsize=8)
+    ax_t.set_xlabel("wall time (s)")
+    ax_t.set_xlim(0, float(per_rule["total"].max()) * 1.45 + 0.5)
+    ax_t.legend(loc="lower right", fontsize=8, frameon=False)
+    ax_t.set_yticks(range(len(rules)), rules)
+    ax_m.barh(range(len(rules)), per_rule["rss"].fillna(0), color="#E69F00", height=0.65)
+    ax_m.set_xlabel("peak memory of one job (MB, max RSS)")
+    for ax in (ax_t, ax_m):
+        ax.grid(axis="x", color="#E0E0E0", linewidth=0.8)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    total = table["s"].sum()
+    fig.suptitle(f"Runtime per rule: {len(table)} jobs, {_hms(total)} of job wall time in all", fontsize=11)
+    _save(fig, output)
+    return Path(output)
+
+
+def _hms(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def image_scale(dataset: str, visium_dir: str, user_image: str, has_image: bool) -> float:
+    """Factor from full-resolution spot pixels to the image a region map is drawn on.
+
+    1 except for a Visium section drawn on Space Ranger's hires PNG (no image named
+    in the sample sheet), where it is the PNG's ``tissue_hires_scalef``.
+    """
+    if dataset != "visium" or not has_image:
+        return 1.0
+    from senca_st.sections import visium_image
+
+    _, scale = visium_image(visium_dir, user_image if user_image not in ("", "none") else None)
+    return scale

@@ -1,0 +1,301 @@
+"""Train SENCA-st on one section and return the spots' shared embedding.
+
+One section is one graph, trained full-batch: every step runs the model over
+all spots (memory linear in the number of spots, since attention only touches
+each spot's k neighbours) and takes the contrastive terms on a random subset of
+at most ``max_contrast`` spots (NT-Xent would otherwise be n x n).
+
+An *epoch* here is ``steps_per_epoch`` such full-graph steps: with one graph,
+a literal pass over the data is a single gradient step, and the paper's 10
+epochs of mini-batches would otherwise be 10 steps.  See ``DEFAULT_SETTINGS``
+for the values chosen and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from senca_st.errors import InputError
+from senca_st.model.graph import neighbour_index
+from senca_st.model.hierarchy import assign_windows, contrastive_terms
+from senca_st.model.senca import SencaModel
+
+LOG = logging.getLogger("senca_st")
+
+#: Settings used when the config's ``train:`` block omits them.  Paper values
+#: unless noted: hidden 256, embedding 128, dropout 0.2, 10 epochs, lr 5e-4,
+#: k 4, lambda_mse 40.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "hidden": 256,
+    "embedding": 128,
+    "dropout": 0.2,
+    "epochs": 10,
+    "lr": 5e-4,
+    "k": 4,
+    "lambda_mse": 40.0,
+    "temperature": 0.5,
+    # spots per spatial window of the hierarchical loss (a grid cell holds about this many spots)
+    "window": 16,
+    "seed": 0,
+    "device": "auto",
+    "cross_attention": True,
+    "hierarchy": True,
+    "use_image": True,
+    # --- not in the paper's text; ours
+    "heads": 4,
+    "layers": 1,
+    # message-passing hops per layer and the weight kept on the layer's input (APPNP-style)
+    "hops": 1,
+    "alpha": 0.5,
+    # full-graph optimisation steps per epoch (one graph per section; see the module docstring)
+    "steps_per_epoch": 10,
+    # most spots (and windows) in one NT-Xent: bounds its memory at max_contrast^2
+    "max_contrast": 1024,
+    "weight_decay": 0.0,
+    # z-score each gene before the model (log-expression scales differ a lot between genes)
+    "scale_genes": True,
+    # return the embedding L2-normalised per spot (Ward clustering on unit vectors)
+    "normalise_embedding": True,
+}
+
+
+class TrainingError(InputError):
+    """Training could not finish for a reason the user can act on (NaN loss, out of GPU memory)."""
+
+    def __init__(self, problem: str, hint: str = "") -> None:
+        super().__init__(None, problem, hint)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_section` returns."""
+
+    embedding: np.ndarray  # (n_spots, embedding) float32
+    losses: list[dict[str, float]] = field(default_factory=list)  # one dict per epoch: term -> mean
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+    device_used: str = "cpu"
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """``DEFAULT_SETTINGS`` overlaid with ``settings`` (unknown keys are kept and ignored)."""
+    merged = dict(DEFAULT_SETTINGS)
+    merged.update(settings or {})
+    return merged
+
+
+def pick_device(requested: str, log: Callable[[str], None]) -> torch.device:
+    """CUDA when present and asked for ('auto' or 'cuda'), else CPU (with a note if CUDA was asked for)."""
+    requested = str(requested or "auto").lower()
+    if requested not in ("auto", "cpu", "cuda") and not requested.startswith("cuda:"):
+        raise TrainingError(f"train.device is {requested!r}", "Use auto, cpu or cuda.")
+    if requested == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda" if requested == "auto" else requested)
+    if requested.startswith("cuda"):
+        log(f"NOTE: train.device is {requested} but no CUDA device is available; training on the CPU")
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def _deterministic() -> Iterator[None]:
+    """Deterministic kernels for the duration of training, restoring the caller's choice after."""
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_before = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_before)
+
+
+def _standardise(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    sd = a.std(axis=0)
+    return (a - a.mean(axis=0)) / np.where(sd > 0, sd, 1.0).astype(np.float32)
+
+
+def _check_inputs(expression: np.ndarray, coords: np.ndarray, image_features: np.ndarray | None, s: dict) -> None:
+    n = expression.shape[0]
+    if expression.ndim != 2 or n == 0 or expression.shape[1] == 0:
+        raise TrainingError(f"expression must be a non-empty (spots, genes) matrix, got shape {expression.shape}")
+    if coords.shape != (n, 2):
+        raise TrainingError(f"coordinates have shape {coords.shape}, expected ({n}, 2)")
+    if n <= int(s["k"]):
+        raise TrainingError(f"a section needs more than k={s['k']} spots, this one has {n}", "Lower train.k.")
+    if not np.isfinite(expression).all():
+        raise TrainingError("expression has NaN or infinite values", "Check the preprocessing output.")
+    if s["use_image"]:
+        if image_features is None:
+            raise TrainingError("this method uses the image but no image features were given")
+        if image_features.shape[0] != n:
+            raise TrainingError(f"{image_features.shape[0]} image feature rows for {n} spots")
+        if not np.isfinite(image_features).all():
+            raise TrainingError("image features have NaN or infinite values", "Re-run the image_features rule.")
+
+
+def train_section(
+    expression: np.ndarray,
+    coords: np.ndarray,
+    image_features: np.ndarray | None,
+    settings: dict[str, Any],
+    log: Callable[[str], None] = LOG.info,
+) -> TrainResult:
+    """Train SENCA-st on one section; return the shared embedding and the per-epoch losses.
+
+    ``expression``: (n, genes) log-normalised HVG expression; ``coords``: (n, 2)
+    spot positions; ``image_features``: (n, 2048) ResNet features or None
+    (required when ``settings['use_image']``).  Same settings and seed give the
+    same embedding on the CPU.
+    """
+    t0 = time.perf_counter()
+    s = resolve_settings(settings)
+    expression = np.asarray(expression, dtype=np.float32)
+    coords = np.asarray(coords, dtype=np.float64)
+    if image_features is not None:
+        image_features = np.asarray(image_features, dtype=np.float32)
+    _check_inputs(expression, coords, image_features, s)
+    device = pick_device(s["device"], log)
+    n = expression.shape[0]
+
+    x_np = _standardise(expression) if s["scale_genes"] else expression
+    f_np = _standardise(image_features) if s["use_image"] else None
+    index_cpu = neighbour_index(coords, int(s["k"]))
+    windows_np = assign_windows(coords, float(s["window"])) if s["hierarchy"] else None
+
+    try:
+        with _deterministic():
+            torch.manual_seed(int(s["seed"]))
+            gen = torch.Generator().manual_seed(int(s["seed"]))
+            model = SencaModel(
+                n_genes=x_np.shape[1],
+                image_dim=f_np.shape[1] if f_np is not None else 2048,
+                hidden=int(s["hidden"]),
+                embedding=int(s["embedding"]),
+                dropout=float(s["dropout"]),
+                heads=int(s["heads"]),
+                layers=int(s["layers"]),
+                hops=int(s["hops"]),
+                alpha=float(s["alpha"]),
+                cross_attention=bool(s["cross_attention"]),
+                use_image=bool(s["use_image"]),
+            ).to(device)
+            x = torch.from_numpy(x_np).to(device)
+            f = torch.from_numpy(f_np).to(device) if f_np is not None else None
+            index = index_cpu.to(device)
+            windows = torch.from_numpy(windows_np).to(device) if windows_np is not None else None
+            n_windows = int(windows_np.max()) + 1 if windows_np is not None else 0
+            opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]), weight_decay=float(s["weight_decay"]))
+            log(
+                f"training on {device} ({n} spots, {x_np.shape[1]} genes, "
+                f"{'image + RNA' if s['use_image'] else 'RNA only'}, k={s['k']}, "
+                f"{n_windows} windows, {s['epochs']} epochs x {s['steps_per_epoch']} steps)"
+            )
+            losses = []
+            for epoch in range(1, int(s["epochs"]) + 1):
+                sums: dict[str, float] = {}
+                for _ in range(int(s["steps_per_epoch"])):
+                    model.train()
+                    out = model(x, f, index)
+                    terms = {"mse": F.mse_loss(out["recon_x"], x)}
+                    if "recon_f" in out:
+                        terms["mse_image"] = F.mse_loss(out["recon_f"], f)
+                    terms.update(
+                        contrastive_terms(
+                            out["view_a"], out["view_b"], windows, n_windows,
+                            float(s["temperature"]), int(s["max_contrast"]), gen,
+                        )
+                    )
+                    for name, value in terms.items():
+                        if not torch.isfinite(value):
+                            raise TrainingError(
+                                f"epoch {epoch}: loss term {name!r} is {value.item()}",
+                                "Lower train.lr or check the inputs for extreme values.",
+                            )
+                    lam = float(s["lambda_mse"])
+                    loss = sum(lam * v if name.startswith("mse") else v for name, v in terms.items())
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    terms["total"] = loss.detach()
+                    for name, value in terms.items():
+                        sums[name] = sums.get(name, 0.0) + float(value.detach())
+                epoch_losses = {k: v / int(s["steps_per_epoch"]) for k, v in sums.items()}
+                losses.append(epoch_losses)
+                log(f"epoch {epoch}/{s['epochs']}: " + " ".join(f"{k}={v:.4f}" for k, v in epoch_losses.items()))
+            model.eval()
+            z = model.embed(x, f, index)
+            if s["normalise_embedding"]:
+                z = F.normalize(z, dim=1)
+            embedding = z.cpu().numpy().astype(np.float32)
+    except torch.OutOfMemoryError as err:
+        raise TrainingError(
+            f"{device} ran out of memory training {n} spots ({err.__class__.__name__})",
+            "Lower train.max_contrast (spots per NT-Xent) or train.hidden, or set train.device: cpu.",
+        ) from err
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    seconds = time.perf_counter() - t0
+    log(f"trained in {seconds:.1f} s")
+    return TrainResult(embedding, losses, state, str(device), s, seconds)
+
+
+def train_step(
+    preprocessed: str,
+    features: str,
+    embedding_out: str,
+    model_out: str,
+    method: str,
+    settings: dict[str, Any],
+    threads: int | None = None,
+) -> TrainResult:
+    """Rule ``train``: preprocessed.h5ad (+ image_features.npy) -> embedding.h5ad + model.pt."""
+    import anndata as ad
+    import pandas as pd
+
+    from senca_st.atomic import atomic_path
+    from senca_st.methods import embedding_key
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    adata = ad.read_h5ad(preprocessed)
+    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    if "spatial" not in adata.obsm:
+        raise InputError(preprocessed, "has no obsm['spatial'] coordinates", "Re-run the preprocess rule.")
+    feats = None
+    if settings.get("use_image", True):
+        if not features:
+            raise InputError(None, f"method {method} uses the image but the section has no image features")
+        feats = np.load(features)
+        if feats.shape[0] != adata.n_obs:
+            raise InputError(
+                features,
+                f"has {feats.shape[0]} rows but {preprocessed} has {adata.n_obs} spots",
+                "Re-run tile_patches and image_features for this section.",
+            )
+    result = train_section(X, np.asarray(adata.obsm["spatial"]), feats, settings, log=LOG.info)
+    key = embedding_key(method)
+    out = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names.copy()))
+    out.obsm[key] = result.embedding
+    out.uns["embedding_key"] = key
+    out.uns["method"] = method
+    out.uns["seconds"] = float(result.seconds)
+    out.uns["device"] = result.device_used
+    # term -> per-epoch means (h5ad stores a dict of arrays natively, not a list of dicts)
+    terms = list(result.losses[0]) if result.losses else []
+    out.uns["losses"] = {t: np.array([e.get(t, np.nan) for e in result.losses], dtype=np.float64) for t in terms}
+    with atomic_path(embedding_out) as tmp:
+        out.write_h5ad(tmp)
+    with atomic_path(model_out) as tmp:
+        torch.save({"state_dict": result.state_dict, "settings": result.settings, "method": method}, tmp)
+    return result

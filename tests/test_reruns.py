@@ -1,0 +1,106 @@
+"""What reruns after a change: only what the change reaches (Snakemake 9's default rerun triggers).
+
+Two demo sections (``demo`` with its H&E image, ``demo2`` without) run to the end
+with the small config; then dry runs show which jobs a change would rerun:
+- a new ``train:`` setting reruns training and what follows it, never the
+  section loading, preprocessing, tiling or image features (trigger: params);
+- a changed input file of ``demo2`` reruns ``demo2``'s jobs and the tables and
+  figures that gather all sections, nothing of ``demo`` (trigger: mtime, and
+  Snakemake 9 compares the recorded checksum, so a file only rewritten with the
+  same content reruns nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workflow_copy import copy_workflow, write_overlay
+
+pytestmark = pytest.mark.slow
+
+SHEET = "sample\tdataset\timage\ndemo\tdemo\t\ndemo2\tdemo\tnone\n"
+# Jobs that gather every section: they rerun whenever any section changes.
+GATHERING = {"aggregate_metrics", "metrics_figure", "runtime_figure", "all"}
+UPSTREAM_OF_TRAINING = {"make_demo", "load_section", "preprocess", "tile_patches", "image_features", "baseline_embedding"}
+
+
+def snakemake(wf: Path, *args: str) -> str:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=wf, capture_output=True, text=True, env=env, timeout=1800
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"snakemake {' '.join(args)} failed:\n{out[-8000:]}"
+    return out
+
+
+def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs = []
+    for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", output, flags=re.M):
+        wc = re.search(r"^\s+wildcards: (.*)$", m.group(2), flags=re.M)
+        wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
+        jobs.append((m.group(1), wildcards))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> tuple[Path, list[str]]:
+    """The workflow copy after a complete run of two demo sections, and its config arguments."""
+    wf = copy_workflow(tmp_path_factory.mktemp("reruns") / "wf")
+    (wf / "config" / "samples_two.tsv").write_text(SHEET)
+    sheet = write_overlay(wf, "samples: config/samples_two.tsv\n", name="two_sections.yaml")
+    config = ["--configfile", "config/test/small.yaml", str(sheet)]
+    snakemake(wf, "all", "results/report/runtimes.png", *config)
+    return wf, config
+
+
+def dry_run(wf: Path, config: list[str]) -> list[tuple[str, dict[str, str]]]:
+    return planned_jobs(snakemake(wf, "-n", "all", "results/report/runtimes.png", *config))
+
+
+def test_complete_run_leaves_nothing_to_do(finished_run):
+    wf, config = finished_run
+    assert dry_run(wf, config) == []
+    assert (wf / "results/demo2/clusters.tsv").is_file() and (wf / "results/demo/patches.npy").is_file()
+    assert not (wf / "results/demo2/patches.npy").exists(), "demo2 has no image: nothing to tile"
+
+
+def test_new_training_setting_reruns_training_not_preprocessing_or_tiling(finished_run):
+    wf, config = finished_run
+    epochs = write_overlay(wf, "train:\n  epochs: 3\n", name="three_epochs.yaml")
+    jobs = dry_run(wf, [*config, str(epochs)])
+    rules = {rule for rule, _ in jobs}
+    trained = {wc.get("sample") for rule, wc in jobs if rule == "train"}
+    assert trained == {"demo", "demo2"}, f"both sections' models retrain: {jobs}"
+    assert not rules & UPSTREAM_OF_TRAINING, f"a training setting reran {sorted(rules & UPSTREAM_OF_TRAINING)}"
+    assert {"cluster", "evaluate", "primary_outputs"} <= rules
+    # only SENCA-st methods retrain; the PCA baseline's clusters stay
+    assert all(wc.get("method") != "rna_pca" for _, wc in jobs), jobs
+
+
+def test_changed_input_of_one_section_reruns_only_that_section(finished_run):
+    wf, config = finished_run
+    labels = wf / "resources/demo/demo2/labels.tsv"
+    text = labels.read_text()
+    time.sleep(1.1)  # a visibly newer modification time on coarse-grained filesystems
+    # The same content written again: newer, but Snakemake 9 compares the recorded checksum.
+    labels.write_text(text)
+    assert dry_run(wf, config) == [], "an unchanged (only newer) input file reran jobs"
+    # The pathologist re-annotates one spot: a real change of demo2's input.
+    header, first, rest = text.split("\n", 2)
+    labels.write_text("\n".join([header, first.rsplit("\t", 1)[0] + "\tundetermined", rest]))
+    jobs = dry_run(wf, config)
+    per_section = {wc["sample"] for _, wc in jobs if "sample" in wc}
+    assert per_section == {"demo2"}, f"jobs of other sections rerun: {[j for j in jobs if j[1].get('sample') != 'demo2']}"
+    rules = {rule for rule, _ in jobs}
+    assert {"load_section", "preprocess", "train", "cluster", "evaluate", "primary_outputs"} <= rules
+    assert not {rule for rule, wc in jobs if "sample" not in wc} - GATHERING
+    assert "make_demo" not in rules, "the section's own input is the change, not a reason to regenerate it"

@@ -1,0 +1,87 @@
+"""train_section: runs on CPU, repeats exactly with a seed, stops clearly on a NaN loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from senca_st import training
+from senca_st.training import TrainingError, train_section
+
+TINY = {"hidden": 16, "embedding": 8, "heads": 2, "epochs": 2, "steps_per_epoch": 2, "window": 4, "device": "cpu"}
+
+
+def section(n_side=8, genes=15, image=True, seed=0):
+    rng = np.random.default_rng(seed)
+    coords = np.array([(i, j) for i in range(n_side) for j in range(n_side)], dtype=float) * 100
+    region = (coords[:, 0] > coords[:, 0].mean()).astype(float)
+    x = rng.normal(size=(len(coords), genes)).astype(np.float32) + 2 * region[:, None]
+    f = rng.normal(size=(len(coords), 32)).astype(np.float32) + region[:, None] if image else None
+    return x, coords, f
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"cross_attention": False}, {"hierarchy": False}, {"k": 8}, {"use_image": False}],
+    ids=["senca", "no_crossattn", "no_hierarchy", "k8", "rna"],
+)
+def test_variants_train_and_repeat_exactly(overrides):
+    x, coords, f = section(image=overrides.get("use_image", True))
+    lines = []
+    a = train_section(x, coords, f, {**TINY, **overrides}, log=lines.append)
+    b = train_section(x, coords, f, {**TINY, **overrides}, log=lambda m: None)
+    assert a.embedding.shape == (64, 8) and a.embedding.dtype == np.float32
+    assert np.array_equal(a.embedding, b.embedding)
+    assert len(a.losses) == 2 and "mse" in a.losses[0] and "nt_spot" in a.losses[0]
+    assert ("nt_window" in a.losses[0]) == overrides.get("hierarchy", True)
+    assert ("mse_image" in a.losses[0]) == overrides.get("use_image", True)
+    assert any(line.startswith("epoch 2/2") and "nt_spot=" in line for line in lines)
+    assert a.device_used == "cpu"
+    c = train_section(x, coords, f, {**TINY, **overrides, "seed": 1}, log=lambda m: None)
+    assert not np.array_equal(a.embedding, c.embedding)
+
+
+def test_nan_loss_names_epoch_and_term(monkeypatch):
+    x, coords, f = section()
+    real = training.F.mse_loss
+    calls = {"n": 0}
+
+    def flaky(a, b):
+        calls["n"] += 1
+        out = real(a, b)
+        # 2 mse terms per step, 2 steps per epoch: call 5 is epoch 2's first 'mse'
+        return out * float("nan") if calls["n"] == 5 else out
+
+    monkeypatch.setattr(training.F, "mse_loss", flaky)
+    with pytest.raises(TrainingError, match=r"epoch 2: loss term 'mse' is nan"):
+        train_section(x, coords, f, TINY, log=lambda m: None)
+
+
+def test_cuda_request_without_cuda_falls_back_with_a_note(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    x, coords, _ = section(image=False)
+    lines = []
+    r = train_section(x, coords, None, {**TINY, "use_image": False, "device": "cuda", "epochs": 1}, log=lines.append)
+    assert r.device_used == "cpu"
+    assert any("no CUDA" in line for line in lines)
+
+
+def test_bad_inputs_are_reported():
+    x, coords, f = section()
+    with pytest.raises(TrainingError, match="image features"):
+        train_section(x, coords, None, TINY, log=lambda m: None)
+    with pytest.raises(TrainingError, match="k=4"):
+        train_section(x[:4], coords[:4], f[:4], TINY, log=lambda m: None)
+
+
+def test_full_model_separates_two_synthetic_regions():
+    """Image + RNA on a synthetic section: the embedding clusters into the planted regions."""
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import adjusted_rand_score
+
+    x, coords, f = section(n_side=10, genes=30, seed=3)
+    r = train_section(x, coords, f, {**TINY, "hidden": 32, "embedding": 16, "epochs": 3}, log=lambda m: None)
+    truth = (coords[:, 0] > coords[:, 0].mean()).astype(int)
+    pred = AgglomerativeClustering(2, linkage="ward").fit_predict(r.embedding)
+    assert adjusted_rand_score(truth, pred) > 0.8
