@@ -1,7 +1,10 @@
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# envs/*.post-deploy.sh install the senca_st package from here into each conda env.
+os.environ.setdefault("SENCA_ST_ROOT", str(workflow.basedir))
 
 from snakemake.logging import logger
 
