@@ -170,7 +170,8 @@ def evaluated(sample, method):
     return f"results/{sample}/methods/{method}/metrics.tsv"
 
 
-def final_targets():
+def analysis_targets():
+    """Every section's regions and embeddings and the metrics tables (all but the report)."""
     targets = ["results/metrics/ari.tsv", "results/metrics/region_f1.tsv"]
     for sample in samples.index:
         targets += [
@@ -182,3 +183,15 @@ def final_targets():
             for m in section_methods(sample)
         ]
     return targets
+
+
+def report_figures():
+    """The report's figures: a region map per section, the metrics and runtime charts."""
+    return [f"results/report/sections/{s}.png" for s in samples.index] + [
+        "results/report/metrics.png",
+        "results/report/runtimes.png",
+    ]
+
+
+def final_targets():
+    return analysis_targets() + report_figures()

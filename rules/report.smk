@@ -1,9 +1,5 @@
 # The report's figures: one region map per section, the metrics chart, the runtimes.
-# final_targets() (common.smk) adds them to `all`.
-report_figures = [f"results/report/sections/{s}.png" for s in samples.index] + [
-    "results/report/metrics.png",
-    "results/report/runtimes.png",
-]
+# final_targets() (common.smk) adds them (report_figures()) to `all`.
 
 
 rule section_figure:
@@ -58,7 +54,7 @@ rule metrics_figure:
 rule runtime_figure:
     input:
         # Not read: the chart waits for every other job so that all their benchmarks exist.
-        done=lambda wc: [t for t in final_targets() if t not in report_figures],
+        done=lambda wc: analysis_targets(),
         sections=expand("results/report/sections/{sample}.png", sample=samples.index),
         metrics="results/report/metrics.png",
     output:

@@ -65,5 +65,10 @@ def test_hierarchy_switch():
     a, b = torch.randn(20, 4), torch.randn(20, 4)
     g = torch.Generator().manual_seed(0)
     w = torch.arange(20) // 5
-    assert set(contrastive_terms(a, b, w, 4, 0.5, 64, g)) == {"nt_spot", "nt_window", "global"}
+    # the paper's levels: windows and the whole section; spots only on request
+    assert set(contrastive_terms(a, b, w, 4, 0.5, 64, g)) == {"nt_window", "global"}
+    assert set(contrastive_terms(a, b, w, 4, 0.5, 64, g, spot_level=True)) == {"nt_spot", "nt_window", "global"}
+    # no hierarchy (the ablation): spots only
     assert set(contrastive_terms(a, b, None, 0, 0.5, 64, g)) == {"nt_spot"}
+    # a section too small for two windows falls back to spots rather than losing its contrast
+    assert set(contrastive_terms(a, b, torch.zeros(20, dtype=torch.long), 1, 0.5, 64, g)) == {"nt_spot", "global"}

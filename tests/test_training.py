@@ -33,10 +33,11 @@ def test_variants_train_and_repeat_exactly(overrides):
     b = train_section(x, coords, f, {**TINY, **overrides}, log=lambda m: None)
     assert a.embedding.shape == (64, 8) and a.embedding.dtype == np.float32
     assert np.array_equal(a.embedding, b.embedding)
-    assert len(a.losses) == 2 and "mse" in a.losses[0] and "nt_spot" in a.losses[0]
-    assert ("nt_window" in a.losses[0]) == overrides.get("hierarchy", True)
+    hierarchy = overrides.get("hierarchy", True)
+    assert len(a.losses) == 2 and "mse" in a.losses[0]
+    assert ("nt_window" in a.losses[0]) == hierarchy and ("nt_spot" in a.losses[0]) != hierarchy
     assert ("mse_image" in a.losses[0]) == overrides.get("use_image", True)
-    assert any(line.startswith("epoch 2/2") and "nt_spot=" in line for line in lines)
+    assert any(line.startswith("epoch 2/2") and ("nt_window=" if hierarchy else "nt_spot=") in line for line in lines)
     assert a.device_used == "cpu"
     c = train_section(x, coords, f, {**TINY, **overrides, "seed": 1}, log=lambda m: None)
     assert not np.array_equal(a.embedding, c.embedding)
@@ -85,3 +86,18 @@ def test_full_model_separates_two_synthetic_regions():
     truth = (coords[:, 0] > coords[:, 0].mean()).astype(int)
     pred = AgglomerativeClustering(2, linkage="ward").fit_predict(r.embedding)
     assert adjusted_rand_score(truth, pred) > 0.8
+
+
+def test_rna_branch_reads_principal_components_of_the_genes():
+    """rna_pcs > 0: the model reads (and reconstructs) the leading PCs, ordered by variance."""
+    from senca_st.training import rna_input
+
+    x, _, _ = section(image=False)
+    pcs = rna_input(x, 10, True, 0)
+    assert pcs.shape == (x.shape[0], 10)
+    var = pcs.var(axis=0)
+    assert np.all(np.diff(var) <= 1e-6)
+    # more PCs than the data's rank are capped, and 0 gives the z-scored genes themselves
+    assert rna_input(x[:5], 50, True, 0).shape[1] == 4
+    genes = rna_input(x, 0, True, 0)
+    assert genes.shape == x.shape and np.allclose(genes.mean(axis=0), 0, atol=1e-5)

@@ -79,12 +79,22 @@ def contrastive_terms(
     temperature: float,
     max_items: int,
     generator: torch.Generator,
+    spot_level: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """The contrastive loss terms: ``nt_spot`` always; ``nt_window`` and ``global`` with a hierarchy.
+    """The contrastive loss terms between views ``a`` and ``b`` of the same spots.
 
-    ``windows`` None switches the hierarchy off (the ``senca_no_hierarchy`` ablation).
+    With a hierarchy (``windows`` given) the views are contrasted after windowed
+    pooling (``nt_window``) and after global pooling (``global``), as SENCA-st
+    does; ``spot_level`` adds spot-by-spot NT-Xent on top.  Without one
+    (``windows`` None, the ``senca_no_hierarchy`` ablation) only spots are
+    contrasted (``nt_spot``).  Spot-level NT-Xent treats every other spot,
+    same-region neighbours included, as a negative, which pushes neighbours
+    apart; pooled levels contrast regions instead, which is what the clusters
+    are meant to find.
     """
-    terms = {"nt_spot": sampled_nt_xent(a, b, temperature, max_items, generator)}
+    terms: dict[str, torch.Tensor] = {}
+    if windows is None or spot_level or n_windows < 2:
+        terms["nt_spot"] = sampled_nt_xent(a, b, temperature, max_items, generator)
     if windows is not None:
         if n_windows >= 2:
             wa, wb = window_pool(a, windows, n_windows), window_pool(b, windows, n_windows)
