@@ -9,16 +9,14 @@ small H&E-like PNG.
 from __future__ import annotations
 
 import gzip
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from workflow_copy import copy_workflow, write_overlay
+from workflow_copy import copy_workflow, run_snakemake, write_overlay
 
 REGIONS = ("tumour", "stroma", "immune")
 PITCH = 20.0
@@ -124,15 +122,7 @@ def overlay(wf: Path, sheet: str, extra: str = "", name: str = "bad_input.yaml")
 
 def snakemake(wf: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """``snakemake --cores 2 ARGS`` in ``wf``; never raises on failure (tests look at the exit status)."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=wf,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+    return run_snakemake(wf, *args, check=False, timeout=timeout)
 
 
 def temp_files(root: Path) -> list[Path]:

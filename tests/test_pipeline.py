@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
 import pandas as pd
 import pytest
 
-from workflow_copy import copy_workflow, write_overlay
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
-    return proc
+from workflow_copy import copy_workflow, run_snakemake as snakemake, write_overlay
 
 
 HER2ST_FOUR = "sample\tdataset\timage\nA1\ther2st\tnone\nB1\ther2st\tnone\nC1\ther2st\tnone\nD1\ther2st\tnone\n"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import pytest
 from PIL import Image
 
 from senca_st import figures
-from workflow_copy import copy_workflow
+from workflow_copy import copy_workflow, run_snakemake
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -131,13 +128,8 @@ def test_runtime_figure_reads_benchmarks(tmp_path):
 
 
 def snakemake(wf: Path, *args: str) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=wf, capture_output=True, text=True, env=env, timeout=1800
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"snakemake {' '.join(args)} failed:\n{out[-8000:]}"
-    return out
+    proc = run_snakemake(wf, *args)
+    return proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

@@ -12,16 +12,13 @@ with the small config; then dry runs show which jobs a change would rerun:
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from workflow_copy import copy_workflow, write_overlay
+from workflow_copy import copy_workflow, run_snakemake, write_overlay
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +29,8 @@ UPSTREAM_OF_TRAINING = {"make_demo", "load_section", "preprocess", "tile_patches
 
 
 def snakemake(wf: Path, *args: str) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=wf, capture_output=True, text=True, env=env, timeout=1800
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"snakemake {' '.join(args)} failed:\n{out[-8000:]}"
-    return out
+    proc = run_snakemake(wf, *args)
+    return proc.stdout + proc.stderr
 
 
 def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:

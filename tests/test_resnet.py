@@ -69,3 +69,17 @@ def test_no_weights_warns_loudly(caplog):
     with caplog.at_level(logging.WARNING, logger="senca_st"):
         load_encoder(None, prefer_torchvision=False)
     assert any(r.levelno == logging.WARNING and "NOT ImageNet features" in r.getMessage() for r in caplog.records)
+
+
+def test_random_encoder_is_the_same_on_every_run():
+    """Without weights the network is random, but seeded: reruns give the same features (and clusters)."""
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = load_encoder(None, prefer_torchvision=False)
+    after = torch.rand(1)
+    b = load_encoder(None, prefer_torchvision=False)
+    c = load_encoder(None, prefer_torchvision=False, seed=1)
+    assert torch.equal(before, after), "building the encoder must not move the caller's random state"
+    wa, wb, wc = (dict(e.named_parameters())["conv1.weight"] for e in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)

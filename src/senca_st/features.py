@@ -37,7 +37,7 @@ def _device(requested: str | None) -> torch.device:
 
 def prepare_batch(patches: np.ndarray, input_px: int, device: torch.device) -> torch.Tensor:
     """uint8 (b, P, P, 3) -> float (b, 3, input_px, input_px), ImageNet-normalised."""
-    x = torch.from_numpy(np.ascontiguousarray(patches)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    x = torch.from_numpy(np.array(patches, dtype=np.uint8)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
     if x.shape[-1] != input_px or x.shape[-2] != input_px:
         x = F.interpolate(x, size=(input_px, input_px), mode="bilinear", align_corners=False, antialias=True)
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
@@ -84,7 +84,7 @@ def extract_features(
 def features_step(patches: str, output: str, weights: str = "", batch_size: int = 32, input_px: int = INPUT_PX,
                   device: str = "auto", threads: int | None = None) -> None:
     """Rule ``image_features``: patches.npy -> image_features.npy (written atomically)."""
-    from senca_st.atomic import atomic_path
+    from senca_st.store import write_npy
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -93,8 +93,7 @@ def features_step(patches: str, output: str, weights: str = "", batch_size: int 
     except (OSError, ValueError) as err:
         raise InputError(patches, f"cannot read the patches ({err})", "Re-run the tile_patches rule.") from err
     feats = extract_features(arr, weights or None, batch_size=batch_size, device=device, input_px=input_px)
-    with atomic_path(output) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, feats)
+    write_npy(feats, output)
 
 
 def download_weights(dest: str, url: str | None = None) -> None:

@@ -141,14 +141,18 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_encoder(weights_path: str | Path | None, prefer_torchvision: bool = True) -> nn.Module:
+def load_encoder(weights_path: str | Path | None, prefer_torchvision: bool = True, seed: int = 0) -> nn.Module:
     """The frozen feature extractor, in eval mode: (n, 3, H, W) normalised images -> (n, 2048).
 
     With ``weights_path`` empty or None the network is randomly initialised and
     a WARNING says so: its features are not ImageNet features, only good for
-    testing the pipeline's plumbing.
+    testing the pipeline's plumbing.  The initialisation is drawn from ``seed``
+    (without touching the caller's random state) so that reruns of a section
+    give the same features, hence the same clusters.
     """
-    net = build_resnet50(prefer_torchvision)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_resnet50(prefer_torchvision)
     if weights_path:
         path = Path(weights_path)
         state = _read_state_dict(path)

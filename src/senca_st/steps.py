@@ -17,7 +17,7 @@ import pandas as pd
 from senca_st import baselines, clustering, evaluation, methods, sections
 from senca_st.errors import InputError
 from senca_st.patches import tile_patches
-from senca_st.store import write_h5ad, write_npy, write_tsv
+from senca_st.store import write_h5ad, write_tsv
 
 LOG = logging.getLogger("senca_st")
 

@@ -56,7 +56,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "heads": 4,
     "layers": 1,
     # message-passing hops per layer and the weight kept on the layer's input (APPNP-style)
-    "hops": 2,
+    "hops": 3,
     "alpha": 0.5,
     # full-graph optimisation steps per epoch (one graph per section; see the module docstring)
     "steps_per_epoch": 10,
@@ -219,7 +219,8 @@ def train_section(
             n_windows = int(windows_np.max()) + 1 if windows_np is not None else 0
             opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]), weight_decay=float(s["weight_decay"]))
             log(
-                f"training on {device} ({n} spots, {x_np.shape[1]} genes, "
+                f"training on {device} ({n} spots, {expression.shape[1]} genes"
+                f"{f' as {x_np.shape[1]} PCs' if s['rna_pcs'] else ''}, "
                 f"{'image + RNA' if s['use_image'] else 'RNA only'}, k={s['k']}, "
                 f"{n_windows} windows, {s['epochs']} epochs x {s['steps_per_epoch']} steps)"
             )
@@ -287,6 +288,7 @@ def train_step(
 
     from senca_st.atomic import atomic_path
     from senca_st.methods import embedding_key
+    from senca_st.store import write_h5ad
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -316,8 +318,7 @@ def train_step(
     # term -> per-epoch means (h5ad stores a dict of arrays natively, not a list of dicts)
     terms = list(result.losses[0]) if result.losses else []
     out.uns["losses"] = {t: np.array([e.get(t, np.nan) for e in result.losses], dtype=np.float64) for t in terms}
-    with atomic_path(embedding_out) as tmp:
-        out.write_h5ad(tmp)
+    write_h5ad(out, embedding_out)
     with atomic_path(model_out) as tmp:
         torch.save({"state_dict": result.state_dict, "settings": result.settings, "method": method}, tmp)
     return result
