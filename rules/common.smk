@@ -195,3 +195,47 @@ def report_figures():
 
 def final_targets():
     return analysis_targets() + report_figures()
+
+
+# --- input functions and params of the download, features and train rules
+
+
+def her2st_url(wildcards):
+    """Upstream URL of resources/her2st/{path}: her2st.base_url joined with the path."""
+    return f"{config['her2st']['base_url'].rstrip('/')}/{wildcards.path}"
+
+
+def her2st_entry(wildcards):
+    """Size, sha256 and git blob SHA-1 of the file (empty strings where unknown)."""
+    entry = her2st_manifest.get(wildcards.path)
+    if entry is None:
+        raise ValueError(
+            f"{config['her2st']['manifest']}: {wildcards.path} is not listed; "
+            "only files in the HER2ST manifest can be downloaded (they are verified against it)."
+        )
+    return {
+        "size": "" if entry.size is None else str(entry.size),
+        "sha256": entry.sha256,
+        "git_blob_sha1": entry.git_blob_sha1,
+    }
+
+
+RESNET_WEIGHTS_FILE = "resources/weights/resnet50-11ad3fa6.pth"
+
+
+def resnet_weights(wildcards):
+    """The ImageNet weights file: features.weights, else the downloaded one, else none (random, warned)."""
+    feats = config["features"]
+    if feats.get("weights", ""):
+        return feats["weights"]
+    if feats.get("download_weights", False):
+        return RESNET_WEIGHTS_FILE
+    return []
+
+
+def train_inputs(wildcards):
+    """Preprocessed expression, plus the image features only when the variant uses the image."""
+    inputs = {"preprocessed": f"results/{wildcards.sample}/preprocessed.h5ad"}
+    if senca_methods.train_settings(config["train"], wildcards.method)["use_image"]:
+        inputs["features"] = f"results/{wildcards.sample}/image_features.npy"
+    return inputs

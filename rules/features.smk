@@ -1,18 +1,5 @@
 # Frozen ResNet-50 features of each spot's H&E patch (computed once per section), and the
-# optional download of torchvision's published ImageNet weights.
-RESNET_WEIGHTS_FILE = "resources/weights/resnet50-11ad3fa6.pth"
-
-
-def resnet_weights(wildcards):
-    """The ImageNet weights file: features.weights, else the downloaded one, else none (random, warned)."""
-    feats = config["features"]
-    if feats.get("weights", ""):
-        return feats["weights"]
-    if feats.get("download_weights", False):
-        return RESNET_WEIGHTS_FILE
-    return []
-
-
+# optional download of torchvision's published ImageNet weights (resnet_weights: common.smk).
 rule download_resnet_weights:
     output:
         RESNET_WEIGHTS_FILE,

@@ -3,14 +3,6 @@
 # (profiles/slurm: set-resources: train: gpu: 1 -> sbatch --gpus=1). Locally nothing changes.
 
 
-def train_inputs(wildcards):
-    """Preprocessed expression, plus the image features only when the variant uses the image."""
-    inputs = {"preprocessed": f"results/{wildcards.sample}/preprocessed.h5ad"}
-    if senca_methods.train_settings(config["train"], wildcards.method)["use_image"]:
-        inputs["features"] = f"results/{wildcards.sample}/image_features.npy"
-    return inputs
-
-
 rule train:
     input:
         unpack(train_inputs),

@@ -7,12 +7,15 @@ output in place: a killed job leaves either the old file or none.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anndata as ad
 import numpy as np
-import pandas as pd
 
 from senca_st.atomic import atomic_path
+
+if TYPE_CHECKING:  # not at run time: the image_features env has neither (tests/test_envs.py)
+    import anndata as ad
+    import pandas as pd
 
 
 def write_h5ad(adata: ad.AnnData, dest: str | Path) -> None:
