@@ -241,6 +241,8 @@ def _module_level(tree: ast.Module) -> list[ast.stmt]:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue  # imports for type checkers only never run
         if isinstance(node, (ast.If, ast.Try, ast.With)):
             out.append(node)
             for child in ast.iter_child_nodes(node):
