@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -66,6 +68,16 @@ def test_cuda_request_without_cuda_falls_back_with_a_note(monkeypatch):
     r = train_section(x, coords, None, {**TINY, "use_image": False, "device": "cuda", "epochs": 1}, log=lines.append)
     assert r.device_used == "cpu"
     assert any("no CUDA" in line for line in lines)
+
+
+def test_out_of_memory_names_the_settings_to_lower():
+    """A real allocation failure (a hidden layer of 2**36 units: terabytes) becomes one actionable message."""
+    if Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "1":
+        pytest.skip("the kernel grants any allocation (vm.overcommit_memory=1): it would be killed, not refused")
+    x, coords, _ = section(image=False)
+    with pytest.raises(TrainingError, match=r"cpu ran out of memory training 64 spots") as err:
+        train_section(x, coords, None, {**TINY, "use_image": False, "hidden": 2**36, "heads": 1}, log=lambda m: None)
+    assert "Lower train.max_contrast (spots per NT-Xent) or train.hidden" in str(err.value)
 
 
 def test_bad_inputs_are_reported():

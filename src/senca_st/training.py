@@ -262,10 +262,14 @@ def train_section(
             if s["normalise_embedding"]:
                 z = F.normalize(z, dim=1)
             embedding = z.cpu().numpy().astype(np.float32)
-    except torch.OutOfMemoryError as err:
+    except (torch.OutOfMemoryError, RuntimeError) as err:
+        # CUDA raises OutOfMemoryError; the CPU allocator a RuntimeError saying it "can't allocate memory"
+        if not isinstance(err, torch.OutOfMemoryError) and "can't allocate memory" not in str(err):
+            raise
+        hint = "Lower train.max_contrast (spots per NT-Xent) or train.hidden"
         raise TrainingError(
             f"{device} ran out of memory training {n} spots ({err.__class__.__name__})",
-            "Lower train.max_contrast (spots per NT-Xent) or train.hidden, or set train.device: cpu.",
+            hint + (", or set train.device: cpu." if device.type == "cuda" else ", or run on a machine with more memory."),
         ) from err
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     seconds = time.perf_counter() - t0
