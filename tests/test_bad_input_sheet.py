@@ -163,7 +163,7 @@ def test_unknown_config_keys_are_notes(tmp_path):
 
 
 def test_shipped_configs_pass():
-    for overlay_path in (None, "config/her2st.yaml", "config/test/small.yaml"):
+    for overlay_path in (None, "config/her2st.yaml", "config/test/basic.yaml", "config/test/full.yaml"):
         config = base_config()
         if overlay_path:
             _merge(config, yaml.safe_load((REPO / overlay_path).read_text()))

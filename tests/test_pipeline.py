@@ -50,10 +50,9 @@ def test_her2st_sections_download_and_load(tmp_path, her2st_root):
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path):
-    """The default config (the demo) through every rule, with fewer epochs to keep CI quick."""
+    """The demo through every rule with every method, at the paper's settings (config/test/full.yaml)."""
     wf = copy_workflow(tmp_path / "wf")
-    overlay = write_overlay(wf, "train:\n  hidden: 256\n  embedding: 128\n  dropout: 0.2\n  epochs: 10\n  lr: 0.0005\n  k: 4\n")
-    snakemake(wf, "--configfile", str(overlay))
+    snakemake(wf, "--configfile", "config/test/full.yaml")
     ari = pd.read_csv(wf / "results/metrics/ari.tsv", sep="\t")
     assert list(ari.columns) == ["sample", "method", "ari", "nmi", "n_spots", "n_clusters", "seconds"]
     methods = set(ari["method"])

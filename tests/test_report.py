@@ -136,7 +136,7 @@ def snakemake(wf: Path, *args: str) -> str:
 def test_report_of_the_demo(tmp_path):
     """The default target makes the figures; `snakemake --report` (HTML and zip) holds them."""
     wf = copy_workflow(tmp_path / "wf")
-    config = ["--configfile", "config/test/small.yaml"]
+    config = ["--configfile", "config/test/basic.yaml"]
     snakemake(wf, *config)
     pngs = [wf / "results/report/sections/demo.png", wf / "results/report/metrics.png", wf / "results/report/runtimes.png"]
     for png in pngs:

@@ -49,7 +49,7 @@ def finished_run(tmp_path_factory) -> tuple[Path, list[str]]:
     wf = copy_workflow(tmp_path_factory.mktemp("reruns") / "wf")
     (wf / "config" / "samples_two.tsv").write_text(SHEET)
     sheet = write_overlay(wf, "samples: config/samples_two.tsv\n", name="two_sections.yaml")
-    config = ["--configfile", "config/test/small.yaml", str(sheet)]
+    config = ["--configfile", "config/test/basic.yaml", str(sheet)]
     snakemake(wf, "all", "results/report/runtimes.png", *config)
     return wf, config
 

@@ -5,7 +5,7 @@ Debian packages (installing them with apt-get when missing); the demo then runs
 with exactly what docs/running.md shows:
 
     snakemake --profile profiles/slurm --profile profiles/slurm-testcluster \\
-        all results/report/runtimes.png --configfile config/test/small.yaml
+        all results/report/runtimes.png --configfile config/test/basic.yaml
 
 so every job is an sbatch job. The test-cluster profile replaces the real
 profile's per-rule sizes and GPU request (the node has none) and asks the
@@ -31,7 +31,7 @@ from workflow_copy import REPO, copy_workflow
 SCRIPT = REPO / "scripts" / "slurm_test_cluster.sh"
 CANNOT = 3  # the script's exit status for "SLURM cannot be installed or started here"
 PROFILE_ARGS = ["--profile", "profiles/slurm", "--profile", "profiles/slurm-testcluster"]
-CONFIG_ARGS = ["--configfile", "config/test/small.yaml"]
+CONFIG_ARGS = ["--configfile", "config/test/basic.yaml"]
 TARGETS = ["all", "results/report/runtimes.png"]
 # Rules the small demo runs; each must have run as its own SLURM job.
 RULES = {
