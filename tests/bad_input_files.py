@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tifffile
 from PIL import Image
 
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
@@ -138,3 +139,17 @@ def terminal(proc: subprocess.CompletedProcess) -> str:
 def error_lines(text: str, needle: str) -> list[str]:
     """Lines of ``text`` containing ``needle``."""
     return [line for line in text.splitlines() if needle in line]
+
+
+def gradient(h: int = 120, w: int = 160) -> np.ndarray:
+    """An RGB test image whose every pixel says where it is (so a window's position can be checked)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx % 256, yy % 256, (xx + yy) % 256], axis=2).astype(np.uint8)
+
+
+def write_pyramidal_tiff(path: Path, arr: np.ndarray) -> Path:
+    """A tiled BigTIFF with the full-resolution level and a 4x smaller one, as slide scanners write."""
+    with tifffile.TiffWriter(path, bigtiff=True) as tw:
+        tw.write(arr, tile=(128, 128), subifds=1, photometric="rgb")
+        tw.write(arr[::4, ::4], tile=(128, 128), photometric="rgb", subfiletype=1)
+    return path

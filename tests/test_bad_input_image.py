@@ -18,15 +18,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from bad_input_files import temp_files
+from bad_input_files import gradient, temp_files, write_pyramidal_tiff
 from senca_st.errors import InputError
 from senca_st.image_io import SectionImage
 from senca_st.patches import tile_patches
-
-
-def gradient(h: int = 120, w: int = 160) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w]
-    return np.stack([xx % 256, yy % 256, (xx + yy) % 256], axis=2).astype(np.uint8)
 
 
 COORDS = np.array([[40.0, 40.0], [60.0, 40.0], [40.0, 60.0], [60.0, 60.0]])
@@ -119,9 +114,7 @@ def test_16bit_png_is_scaled_to_8_bits(tmp_path, caplog):
 def test_16bit_pyramidal_tiff_reads_full_resolution(tmp_path):
     arr = gradient(512, 640).astype(np.uint16) * 16
     p = tmp_path / "pyr16.tif"
-    with tifffile.TiffWriter(p, bigtiff=True) as tw:
-        tw.write(arr, tile=(128, 128), subifds=1, photometric="rgb")
-        tw.write(arr[::4, ::4], tile=(128, 128), photometric="rgb", subfiletype=1)
+    write_pyramidal_tiff(p, arr)
     with SectionImage(p) as im:
         assert (im.width, im.height) == (640, 512)
         win = im.read(100, 200, 300, 260)

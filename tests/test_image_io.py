@@ -3,18 +3,14 @@ import pytest
 import tifffile
 from PIL import Image
 
+from bad_input_files import gradient, write_pyramidal_tiff
 from senca_st.errors import InputError
 from senca_st.image_io import SectionImage
 from senca_st.patches import check_inside, patch_side, tile_patches
 
 
-def gradient(h=300, w=400):
-    yy, xx = np.mgrid[0:h, 0:w]
-    return np.stack([xx % 256, yy % 256, (xx + yy) % 256], axis=2).astype(np.uint8)
-
-
 def test_jpeg_window_and_white_padding(tmp_path):
-    arr = gradient()
+    arr = gradient(300, 400)
     p = tmp_path / "a.png"
     Image.fromarray(arr).save(p)
     with SectionImage(p) as im:
@@ -27,16 +23,14 @@ def test_jpeg_window_and_white_padding(tmp_path):
 def test_pyramidal_tiled_bigtiff_reads_full_resolution(tmp_path):
     arr = gradient(512, 640)
     p = tmp_path / "pyr.tif"
-    with tifffile.TiffWriter(p, bigtiff=True) as tw:
-        tw.write(arr, tile=(128, 128), subifds=1, photometric="rgb")
-        tw.write(arr[::4, ::4], tile=(128, 128), photometric="rgb", subfiletype=1)
+    write_pyramidal_tiff(p, arr)
     with SectionImage(p) as im:
         assert (im.width, im.height) == (640, 512)
         assert np.array_equal(im.read(100, 200, 300, 260), arr[200:260, 100:300])
 
 
 def test_16bit_tiff_scaled_to_8bit(tmp_path):
-    arr = (gradient().astype(np.uint16) * 16)  # 12-bit data in 16-bit words
+    arr = (gradient(300, 400).astype(np.uint16) * 16)  # 12-bit data in 16-bit words
     p = tmp_path / "deep.tif"
     tifffile.imwrite(p, arr, photometric="rgb")
     with SectionImage(p) as im:
@@ -49,7 +43,7 @@ def test_16bit_tiff_scaled_to_8bit(tmp_path):
 @pytest.mark.parametrize("mode", ["L", "RGBA"])
 def test_grey_and_rgba_become_rgb(tmp_path, mode, caplog):
     p = tmp_path / f"{mode}.png"
-    Image.fromarray(gradient()).convert(mode).save(p)
+    Image.fromarray(gradient(300, 400)).convert(mode).save(p)
     with SectionImage(p) as im:
         assert im.read(0, 0, 10, 10).shape == (10, 10, 3)
     assert "converted to RGB" in caplog.text
@@ -57,7 +51,7 @@ def test_grey_and_rgba_become_rgb(tmp_path, mode, caplog):
 
 def test_truncated_jpeg_is_refused_with_its_path(tmp_path):
     p = tmp_path / "cut.jpg"
-    Image.fromarray(gradient()).save(p, quality=90)
+    Image.fromarray(gradient(300, 400)).save(p, quality=90)
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="truncated") as err:
