@@ -1,9 +1,10 @@
-"""Hierarchical contrastive learning: spot, spatial-window and global levels.
+"""Hierarchical contrastive learning: spatial-window and global levels (spots for the ablation).
 
 SENCA-st contrasts its two views (image vs RNA embeddings; for sections
-without an image, two dropout views of the RNA) not only spot by spot but also
-after pooling over spatial windows of neighbouring spots and over the whole
-section, so the embedding is consistent at the scale of tissue regions.
+without an image, two dropout views of the RNA) after pooling over spatial
+windows of neighbouring spots and over the whole section, so the embedding is
+consistent at the scale of tissue regions.  Without the hierarchy
+(``senca_no_hierarchy``) the views are contrasted spot by spot.
 
 - Windows are square cells of a grid laid over the spot coordinates, sized so
   a cell holds about ``spots_per_window`` spots (the ``train.window`` setting).
