@@ -27,7 +27,7 @@ rule image_features:
         "../envs/image_features.yaml"
     threads: 2
     params:
-        code=code_digest("features", "resnet"),
+        code=code_digest("features", "resnet", "device"),
         batch_size=config["features"].get("batch_size", 32),
         input_px=config["features"].get("input_px", 224),
         device=config["train"].get("device", "auto"),

@@ -19,7 +19,7 @@ rule train:
         "../envs/train.yaml"
     threads: 2
     params:
-        code=code_digest("model", "training"),
+        code=code_digest("model", "training", "device", "baselines"),
         method="{method}",
         settings=lambda wc: senca_methods.train_settings(config["train"], wc.method),
     script:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from senca_st.device import pick_device
 from senca_st.errors import InputError
 from senca_st.resnet import FEATURE_DIM, INPUT_PX, load_encoder
 
@@ -24,15 +25,6 @@ LOG = logging.getLogger("senca_st")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _device(requested: str | None) -> torch.device:
-    requested = (requested or "auto").lower()
-    if requested == "cpu" or not torch.cuda.is_available():
-        if requested.startswith("cuda"):
-            LOG.info("NOTE: device %s requested but no CUDA device is available; using the CPU", requested)
-        return torch.device("cpu")
-    return torch.device("cuda" if requested == "auto" else requested)
 
 
 def prepare_batch(patches: np.ndarray, input_px: int, device: torch.device) -> torch.Tensor:
@@ -67,7 +59,7 @@ def extract_features(
         raise InputError(None, f"patches must be uint8, got {patches.dtype}", "Re-run the tile_patches rule.")
     if batch_size < 1:
         raise InputError(None, f"features.batch_size is {batch_size}", "Use a positive batch size.")
-    dev = _device(device)
+    dev = pick_device(device, LOG.info, "extracting features")
     net = (encoder if encoder is not None else load_encoder(weights)).to(dev).eval()
     n = patches.shape[0]
     out = np.empty((n, FEATURE_DIM), dtype=np.float32)

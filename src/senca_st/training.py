@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from senca_st.device import pick_device
 from senca_st.errors import InputError
 from senca_st.model.graph import neighbour_index
 from senca_st.model.hierarchy import assign_windows, contrastive_terms
@@ -96,20 +97,6 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     merged = dict(DEFAULT_SETTINGS)
     merged.update(settings or {})
     return merged
-
-
-def pick_device(requested: str, log: Callable[[str], None]) -> torch.device:
-    """CUDA when present and asked for ('auto' or 'cuda'), else CPU (with a note if CUDA was asked for)."""
-    requested = str(requested or "auto").lower()
-    if requested not in ("auto", "cpu", "cuda") and not requested.startswith("cuda:"):
-        raise TrainingError(f"train.device is {requested!r}", "Use auto, cpu or cuda.")
-    if requested == "cpu":
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device("cuda" if requested == "auto" else requested)
-    if requested.startswith("cuda"):
-        log(f"NOTE: train.device is {requested} but no CUDA device is available; training on the CPU")
-    return torch.device("cpu")
 
 
 @contextlib.contextmanager
@@ -187,7 +174,7 @@ def train_section(
     if image_features is not None:
         image_features = np.asarray(image_features, dtype=np.float32)
     _check_inputs(expression, coords, image_features, s)
-    device = pick_device(s["device"], log)
+    device = pick_device(s["device"], log, "training")
     n = expression.shape[0]
 
     x_np = rna_input(expression, int(s["rna_pcs"]), bool(s["scale_genes"]), int(s["seed"]))

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from senca_st.model.graph import neighbour_attention
+from senca_st.model.graph import check_heads, neighbour_attention
 
 
 def contrast_weight(rna: torch.Tensor, img: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -33,8 +33,7 @@ class NeighbourCrossAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"hidden size {dim} must be divisible by heads={heads}")
+        check_heads(dim, heads)
         self.heads = heads
         self.q_rna, self.kv_img = nn.Linear(dim, dim), nn.Linear(dim, 2 * dim)
         self.q_img, self.kv_rna = nn.Linear(dim, dim), nn.Linear(dim, 2 * dim)

@@ -50,13 +50,18 @@ def neighbour_attention(
     return torch.einsum("nhm,nmhd->nhd", att, vh).reshape(n, d)
 
 
+def check_heads(dim: int, heads: int) -> None:
+    """Attention splits ``dim`` evenly over ``heads``; say so at construction, not at the first step."""
+    if dim % heads:
+        raise ValueError(f"hidden size {dim} must be divisible by heads={heads}")
+
+
 class NeighbourSelfAttention(nn.Module):
     """Multi-head self-attention where a spot attends to itself and its graph neighbours."""
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"hidden size {dim} must be divisible by heads={heads}")
+        check_heads(dim, heads)
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
