@@ -1,14 +1,25 @@
 # senca-st: `make demo` runs the pipeline on the embedded demo; `make test` runs the test suite.
 # Both create .venv and install everything on first use (no network needed beyond PyPI).
+# `make bench` runs the peers GraphST and SpaGCN (benchmarks/peers.py) on the same sections, k and
+# ARI rule as the pipeline (default HER2ST A1 B1 C1 D1 from ../shared/data/her2st, DLPFC 151673
+# 151674 from ../shared/data/dlpfc), adds the pipeline's senca/senca_rna rows when
+# results/metrics/ari.tsv exists, prints one table and writes $(BENCH_OUT)/table.tsv (per-run lines in
+# $(BENCH_OUT)/runs.tsv; runs found there are reused). First use installs the pinned `[peers]` extra
+# into .venv. Choose with BENCH_ARGS, e.g. make bench BENCH_ARGS="--methods spagcn --sections A1,B1 --seeds 0,1,2".
+# GraphST on CPU takes about half an hour per DLPFC section.
 
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= 2
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PEERS_STAMP := $(VENV)/.peers-installed
+BENCH_OUT ?= results/peers
+BENCH_ARGS ?=
+PIPELINE_ARI ?= results/metrics/ari.tsv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install demo test test-fast lint clean-results
+.PHONY: install demo test test-fast lint clean-results bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +31,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# GraphST, SpaGCN and what they import undeclared; torch stays pinned by constraints.txt.
+$(PEERS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -c constraints.txt -e '.[workflow,dev,peers]'
+	touch $(PEERS_STAMP)
+
 demo: install
 	snakemake --cores $(CORES)
 	$(PY) -m senca_st.summary results/metrics/ari.tsv
@@ -29,6 +45,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not slurm" tests
+
+bench: $(PEERS_STAMP)
+	$(PY) benchmarks/peers.py --threads $(CORES) --runs $(BENCH_OUT)/runs.tsv --out $(BENCH_OUT)/table.tsv \
+		$(if $(wildcard $(PIPELINE_ARI)),--pipeline-ari $(PIPELINE_ARI)) $(BENCH_ARGS)
 
 lint: install
 	snakefmt --check Snakefile rules

@@ -20,21 +20,23 @@ rule baseline_embedding:
         code=code_digest("baselines"),
         method="{method}",
         n_components=config.get("baselines", {}).get("n_components", 20),
-        seed=config["train"].get("seed", 0),
     script:
         "../workflow/scripts/baseline_embedding.py"
 
 
+# {run}: a baseline (rna_pca), or one seed of a SENCA-st variant (senca/seed0); see run_pattern().
 rule cluster:
     input:
-        embedding="results/{sample}/methods/{method}/embedding.h5ad",
+        embedding="results/{sample}/methods/{run}/embedding.h5ad",
         spots="results/{sample}/preprocessed.h5ad",
     output:
-        "results/{sample}/methods/{method}/clusters.tsv",
+        "results/{sample}/methods/{run}/clusters.tsv",
     log:
-        "logs/cluster/{sample}/{method}.log",
+        "logs/cluster/{sample}/{run}.log",
     benchmark:
-        "benchmarks/runs/cluster/{sample}/{method}.tsv"
+        "benchmarks/runs/cluster/{sample}/{run}.tsv"
+    wildcard_constraints:
+        run=run_pattern(),
     conda:
         "../envs/cluster.yaml"
     params:
@@ -43,6 +45,35 @@ rule cluster:
         default_n_clusters=config["cluster"]["default_n_clusters"],
     script:
         "../workflow/scripts/cluster.py"
+
+
+# One answer per SENCA-st variant from its seeds (senca_st.consensus: Hungarian alignment to the
+# medoid seed, then a majority vote), at the path a baseline's clusters have.
+rule consensus:
+    input:
+        clusters=expand(
+            "results/{{sample}}/methods/{{method}}/seed{seed}/clusters.tsv", seed=SEEDS
+        ),
+        embeddings=expand(
+            "results/{{sample}}/methods/{{method}}/seed{seed}/embedding.h5ad",
+            seed=SEEDS,
+        ),
+    output:
+        clusters="results/{sample}/methods/{method}/clusters.tsv",
+        embedding="results/{sample}/methods/{method}/embedding.h5ad",
+    log:
+        "logs/consensus/{sample}/{method}.log",
+    benchmark:
+        "benchmarks/runs/consensus/{sample}/{method}.tsv"
+    wildcard_constraints:
+        method="senca[a-z0-9_]*",
+    conda:
+        "../envs/cluster.yaml"
+    params:
+        code=code_digest("consensus"),
+        seeds=SEEDS,
+    script:
+        "../workflow/scripts/consensus.py"
 
 
 rule primary_outputs:

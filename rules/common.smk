@@ -106,6 +106,8 @@ def section_inputs(wildcards):
             for kind in ("counts", "spots", "labels")
             if up[kind] and not row.get(kind, "")
         }
+    elif row["dataset"] == "h5ad":
+        files = {"h5ad": row["h5ad"]}
     else:  # visium
         outs = Path(row["visium_dir"])
         files = {"matrix": str(outs / "filtered_feature_bc_matrix.h5")}
@@ -130,6 +132,8 @@ def section_image(wildcards):
     if row["dataset"] == "her2st":
         up = _her2st_files(wildcards.sample)
         return f"resources/her2st/{up['image']}" if up["image"] else []
+    if row["dataset"] == "h5ad":
+        return []  # an AnnData file brings no image of its own
     return str(Path(row["visium_dir"]) / "spatial" / "tissue_hires_image.png")
 
 
@@ -138,6 +142,9 @@ def has_image(sample):
 
 
 def has_labels(sample):
+    """A label file, or (h5ad) an obs column of regions named by label_key."""
+    if _row(sample).get("label_key", ""):
+        return True
     return "labels" in section_inputs(type("W", (), {"sample": sample}))
 
 
@@ -239,3 +246,35 @@ def train_inputs(wildcards):
     if senca_methods.train_settings(config["train"], wildcards.method)["use_image"]:
         inputs["features"] = f"results/{wildcards.sample}/image_features.npy"
     return inputs
+
+
+# --- seeds: every SENCA-st variant runs once per seed, then a consensus (senca_st.consensus)
+
+SEEDS = senca_methods.run_seeds(config["train"])
+if "seed" in config["train"]:
+    logger.warning(
+        f"NOTE: train.seed is set: SENCA-st methods run once, with seed {SEEDS[0]} "
+        "(train.seeds is not used). Remove train.seed to run every seed of train.seeds."
+    )
+
+
+def method_runs(method):
+    """A method's runs, as paths under results/{sample}/methods/: one per seed, or a baseline's one.
+
+    A baseline is deterministic and runs once (senca_st.methods.seeded); a SENCA-st
+    variant runs once per seed into {method}/seed{seed}/.
+    """
+    if senca_methods.seeded(method):
+        return [f"{method}/seed{seed}" for seed in SEEDS]
+    return [method]
+
+
+def run_pattern():
+    """What the cluster rule's {run} may be: a baseline, or a SENCA-st variant's seed{N} folder.
+
+    Exact, so that results/{sample}/methods/senca/clusters.tsv (the consensus)
+    never matches the cluster rule.
+    """
+    seeded = [m for m in senca_methods.METHODS if senca_methods.seeded(m)]
+    once = [m for m in senca_methods.METHODS if not senca_methods.seeded(m)]
+    return f"(?:{'|'.join(once)})|(?:{'|'.join(seeded)})/seed[0-9]+"

@@ -3,6 +3,11 @@ rule evaluate:
         spots="results/{sample}/preprocessed.h5ad",
         embedding="results/{sample}/methods/{method}/embedding.h5ad",
         clusters="results/{sample}/methods/{method}/clusters.tsv",
+        # the runs whose mean and sd are reported: one per seed, a baseline's single run
+        runs=lambda wc: [
+            f"results/{wc.sample}/methods/{run}/clusters.tsv"
+            for run in method_runs(wc.method)
+        ],
     output:
         metrics="results/{sample}/methods/{method}/metrics.tsv",
         region_f1="results/{sample}/methods/{method}/region_f1.tsv",

@@ -13,6 +13,7 @@ rule load_section:
         code=code_digest("sections"),
         dataset=lambda wc: _row(wc.sample)["dataset"],
         visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
+        label_key=lambda wc: _row(wc.sample).get("label_key", ""),
         image=section_image,
     script:
         "../workflow/scripts/load_section.py"

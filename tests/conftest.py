@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository root and the real HER2ST data beside it (skipped when absent)."""
+"""Shared fixtures: the repository root and the real HER2ST and DLPFC data beside it (skipped when absent)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_HER2ST = REPO.parent / "shared" / "data" / "her2st"
+SHARED_DLPFC = REPO.parent / "shared" / "data" / "dlpfc"
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +22,11 @@ def her2st_root() -> Path:
     if not (SHARED_HER2ST / "data" / "ST-cnts").is_dir():
         pytest.skip(f"real HER2ST data not found at {SHARED_HER2ST}")
     return SHARED_HER2ST
+
+
+@pytest.fixture(scope="session")
+def dlpfc_root() -> Path:
+    """``../shared/data/dlpfc`` (151673.h5ad, 151674.h5ad); tests using it skip when it is absent."""
+    if not (SHARED_DLPFC / "151673.h5ad").is_file():
+        pytest.skip(f"real DLPFC data not found at {SHARED_DLPFC}")
+    return SHARED_DLPFC

@@ -296,7 +296,10 @@ def test_labels_for_spots_that_do_not_exist(tmp_path, caplog):
     extra = pd.DataFrame({"x": [50, 51, 52], "y": [50, 50, 50], "label": ["tumour"] * 3})
     pd.concat([lab, extra]).to_csv(files["labels"], sep="\t", index=False)
     adata = load(files, tmp_path / "results" / "spots.h5ad")
-    assert f"{files['labels']}: 3 of 75 labelled spot(s) are not spots of the section (e.g. 50x50) and are ignored" in caplog.text
+    assert (
+        f"{files['labels']}: 3 of 75 label row(s) cannot be placed on a spot and are ignored: "
+        "3 naming no spot of the section (e.g. 50x50); the first is line 74: x=50, y=50, label=tumour"
+    ) in caplog.text
     assert (adata.obs["label"] != UNDETERMINED).sum() == 72
 
 

@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from senca_st.clustering import cluster_spots
-from senca_st.evaluation import agreement, n_regions, region_f1
+from senca_st.evaluation import agreement, mean_sd, n_regions, region_f1
 from senca_st.steps import resolve_n_clusters
 from senca_st.summary import format_metrics
 
@@ -48,3 +48,15 @@ def test_summary_has_mean_row():
     assert "mean" in text and "0.200" in text and "0.600" in text
     header = text.splitlines()[1].split()
     assert header[-2:] == ["n", "m"]  # best method first
+
+
+def test_mean_and_sd_over_seeds():
+    assert mean_sd([0.5]) == (0.5, 0.0)  # one seed: sd 0, not NaN
+    mean, sd = mean_sd([0.2, 0.4, 0.6])
+    assert mean == pytest.approx(0.4) and sd == pytest.approx(0.2)  # sample sd (n - 1)
+
+
+def test_summary_says_when_values_are_means_over_seeds():
+    t = pd.DataFrame({"sample": ["A", "A"], "method": ["senca", "rna_pca"], "ari": [0.5, 0.3], "n_seeds": [5, 1]})
+    assert "mean over 5 seeds" in format_metrics(t).splitlines()[0]
+    assert "seeds" not in format_metrics(t.assign(n_seeds=1)).splitlines()[0]

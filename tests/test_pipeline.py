@@ -11,6 +11,10 @@ import pytest
 from workflow_copy import copy_workflow, run_snakemake as snakemake, write_overlay
 
 
+ARI_COLUMNS = [
+    "sample", "method", "ari", "ari_sd", "ari_consensus", "nmi", "nmi_sd", "nmi_consensus",
+    "n_seeds", "n_spots", "n_clusters", "seconds",
+]
 HER2ST_FOUR = "sample\tdataset\timage\nA1\ther2st\tnone\nB1\ther2st\tnone\nC1\ther2st\tnone\nD1\ther2st\tnone\n"
 
 
@@ -54,7 +58,8 @@ def test_demo_end_to_end(tmp_path):
     wf = copy_workflow(tmp_path / "wf")
     snakemake(wf, "--configfile", "config/test/full.yaml")
     ari = pd.read_csv(wf / "results/metrics/ari.tsv", sep="\t")
-    assert list(ari.columns) == ["sample", "method", "ari", "nmi", "n_spots", "n_clusters", "seconds"]
+    assert list(ari.columns) == ARI_COLUMNS
+    assert ari.set_index("method").loc["senca", "n_seeds"] == 2, "full.yaml runs two seeds"
     methods = set(ari["method"])
     assert {"senca", "rna_pca", "image_only", "concat", "senca_no_crossattn", "senca_no_hierarchy", "senca_k8", "senca_k16"} <= methods
     assert (ari["n_clusters"] == 5).all() and (ari["n_spots"] >= 600).all()
@@ -66,3 +71,30 @@ def test_demo_end_to_end(tmp_path):
     print(by.to_string())
     assert by["senca"] > by["rna_pca"] and by["senca"] > by["image_only"]
     assert by["senca"] > by["concat"]
+
+
+@pytest.mark.slow
+def test_two_seeds_give_one_row_per_method_with_its_sd(tmp_path):
+    """The quick demo (config/test/basic.yaml) with seeds 0 and 1: per-seed runs, a consensus, one row each.
+
+    The section without its image (senca_rna, rna_pca), so that no ResNet features are computed.
+    """
+    wf = copy_workflow(tmp_path / "wf")
+    (wf / "config" / "samples_rna.tsv").write_text("sample\tdataset\timage\ndemo\tdemo\tnone\n")
+    seeds = write_overlay(wf, "samples: config/samples_rna.tsv\ntrain:\n  seeds: [0, 1]\n", name="two_seeds.yaml")
+    snakemake(wf, "results/metrics/ari.tsv", "results/demo/clusters.tsv", "--configfile", "config/test/basic.yaml", str(seeds))
+    ari = pd.read_csv(wf / "results/metrics/ari.tsv", sep="\t")
+    assert list(ari.columns) == ARI_COLUMNS
+    assert sorted(zip(ari["sample"], ari["method"])) == [("demo", "rna_pca"), ("demo", "senca_rna")], ari
+    by = ari.set_index("method")
+    assert by.loc["senca_rna", "n_seeds"] == 2 and by.loc["rna_pca", "n_seeds"] == 1
+    assert by.loc["senca_rna", "ari_sd"] >= 0 and by.loc["rna_pca", "ari_sd"] == 0
+    assert by.loc["rna_pca", "ari"] == by.loc["rna_pca", "ari_consensus"]
+    method_dir = wf / "results/demo/methods/senca_rna"
+    for seed in (0, 1):
+        assert (method_dir / f"seed{seed}/clusters.tsv").is_file() and (method_dir / f"seed{seed}/model.pt").is_file()
+    assert not (wf / "results/demo/methods/rna_pca/seed0").exists(), "a baseline runs once"
+    consensus = pd.read_csv(method_dir / "clusters.tsv", sep="\t")
+    assert list(consensus.columns) == ["spot", "cluster"] and consensus["cluster"].nunique() == by.loc["senca_rna", "n_clusters"]
+    pd.testing.assert_frame_equal(consensus, pd.read_csv(wf / "results/demo/clusters.tsv", sep="\t"))
+    assert ad.read_h5ad(method_dir / "embedding.h5ad").uns["seed"] in (0, 1)

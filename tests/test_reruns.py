@@ -4,6 +4,9 @@ Two demo sections (``demo`` with its H&E image, ``demo2`` without) run to the en
 with the small config; then dry runs show which jobs a change would rerun:
 - a new ``train:`` setting reruns training and what follows it, never the
   section loading, preprocessing, tiling or image features (trigger: params);
+- a seed added to ``train.seeds`` trains that seed alone, then the consensus and
+  what follows it; the single-seed form ``train.seed`` of the same seed reruns
+  nothing;
 - a changed input file of ``demo2`` reruns ``demo2``'s jobs and the tables and
   figures that gather all sections, nothing of ``demo`` (trigger: mtime, and
   Snakemake 9 compares the recorded checksum, so a file only rewritten with the
@@ -75,7 +78,23 @@ def test_new_training_setting_reruns_training_not_preprocessing_or_tiling(finish
     assert not rules & UPSTREAM_OF_TRAINING, f"a training setting reran {sorted(rules & UPSTREAM_OF_TRAINING)}"
     assert {"cluster", "evaluate", "primary_outputs"} <= rules
     # only SENCA-st methods retrain; the PCA baseline's clusters stay
-    assert all(wc.get("method") != "rna_pca" for _, wc in jobs), jobs
+    assert not any("rna_pca" in (wc.get("method"), wc.get("run")) for _, wc in jobs), jobs
+
+
+def test_added_seed_trains_that_seed_alone(finished_run):
+    wf, config = finished_run
+    two = write_overlay(wf, "train:\n  seeds: [1, 0]\n", name="two_seeds.yaml")
+    jobs = dry_run(wf, [*config, str(two)])
+    rules = {rule for rule, _ in jobs}
+    trained = {(wc["sample"], wc["method"], wc["seed"]) for rule, wc in jobs if rule == "train"}
+    assert trained == {("demo", "senca", "1"), ("demo2", "senca_rna", "1")}, f"seed 0 retrained: {jobs}"
+    assert {wc["run"] for rule, wc in jobs if rule == "cluster"} == {"senca/seed1", "senca_rna/seed1"}
+    assert {"consensus", "evaluate", "primary_outputs"} <= rules
+    assert not rules & UPSTREAM_OF_TRAINING, f"a new seed reran {sorted(rules & UPSTREAM_OF_TRAINING)}"
+    assert not any("rna_pca" in (wc.get("method"), wc.get("run")) for _, wc in jobs), "the baseline runs once"
+    # train.seed, the older single-seed form, of the seed already run: nothing to do
+    single = write_overlay(wf, "train:\n  seed: 0\n", name="single_seed.yaml")
+    assert dry_run(wf, [*config, str(single)]) == []
 
 
 def test_changed_input_of_one_section_reruns_only_that_section(finished_run):

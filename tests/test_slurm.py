@@ -43,6 +43,7 @@ RULES = {
     "train",
     "baseline_embedding",
     "cluster",
+    "consensus",
     "evaluate",
     "primary_outputs",
     "aggregate_metrics",

@@ -109,6 +109,8 @@ def _describe(error) -> str:
         return f"is {value!r}, which does not match {v!r}"
     if kind == "minItems":
         return f"has {len(value)} entries; it needs at least {v}"
+    if kind == "uniqueItems":
+        return f"is {value!r}; each entry may appear only once"
     return f"is {value!r}: {error.message}"
 
 

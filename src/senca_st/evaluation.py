@@ -62,3 +62,9 @@ def region_f1(labels: pd.Series, clusters: np.ndarray) -> pd.DataFrame:
             {"region": region, "cluster": cluster, "n_spots": int(size), "precision": precision, "recall": recall, "f1": f1}
         )
     return pd.DataFrame.from_records(records)
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1) of per-seed scores; the sd of one run is 0."""
+    a = np.asarray(values, dtype=np.float64)
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0

@@ -87,3 +87,38 @@ def train_settings(base: dict[str, Any], name: str) -> dict[str, Any]:
 def embedding_key(name: str) -> str:
     """The ``obsm`` key under which a method's embedding is stored."""
     return "X_senca" if method(name).kind == "senca" else f"X_{name}"
+
+
+def seeded(name: str) -> bool:
+    """Whether ``name`` runs once per seed of ``train.seeds`` (and its regions are a consensus).
+
+    SENCA-st variants do: their weights, dropout and the spots NT-Xent draws come
+    from the seed, and their ARI moves with it.  The baselines (PCA, then Ward)
+    are deterministic, so they run once: more runs would repeat the same
+    clusters and only cost time (their ``ari_sd`` is 0 by construction).
+    """
+    return method(name).kind == "senca"
+
+
+def run_seeds(train: dict[str, Any]) -> list[int]:
+    """The seeds every SENCA-st variant runs with, in increasing order.
+
+    ``train.seeds`` is the list; ``train.seed`` (one number, the older form) when
+    set wins and means that one seed alone, so an older overlay that sets
+    ``seed`` still gets the single run it got before.  The order written does
+    not matter: runs are listed and combined in increasing seed order.
+    """
+    if "seed" in train:
+        return [int(train["seed"])]
+    return sorted({int(s) for s in train.get("seeds", [0])})
+
+
+def run_settings(base: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
+    """The settings of one training run: :func:`train_settings` with ``seed`` and without the seed list.
+
+    The list is no setting of any one run; keeping it out of the train rule's
+    params means that adding a seed trains that seed alone.
+    """
+    settings = {k: v for k, v in train_settings(base, name).items() if k != "seeds"}
+    settings["seed"] = int(seed)
+    return settings

@@ -13,8 +13,10 @@ import pandas as pd
 
 from senca_st.errors import InputError
 
-DATASETS = ("her2st", "visium", "demo")
-COLUMNS = ("sample", "dataset", "n_clusters", "image", "labels", "counts", "spots", "visium_dir")
+DATASETS = ("her2st", "visium", "demo", "h5ad")
+COLUMNS = ("sample", "dataset", "n_clusters", "image", "labels", "counts", "spots", "visium_dir", "h5ad", "label_key")
+# Columns that name one dataset's files: elsewhere they would be silently ignored, so they are refused.
+ONLY_FOR = {"visium_dir": ("visium",), "h5ad": ("h5ad",), "label_key": ("h5ad",), "counts": ("her2st", "demo"), "spots": ("her2st", "demo")}
 SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Written in the image or labels column: run the section without one, even if its dataset has one.
 NONE = "none"
@@ -81,7 +83,22 @@ def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.
                 raise InputError(path, f"{where}: n_clusters is {n}", "Ask for at least 2 regions.")
         if row["dataset"] == "visium" and not row.get("visium_dir", ""):
             raise InputError(path, f"{where}: a visium section needs a visium_dir", "Add the Space Ranger outs/ folder in the visium_dir column.")
-        for col in ("visium_dir", "counts", "spots"):
+        if row["dataset"] == "h5ad" and not row.get("h5ad", ""):
+            raise InputError(path, f"{where}: an h5ad section needs an h5ad file", "Add the path of its .h5ad file in the h5ad column.")
+        for col, datasets in ONLY_FOR.items():
+            if row.get(col, "") and row["dataset"] not in datasets:
+                raise InputError(
+                    path,
+                    f"{where}: column {col} is read only for dataset {' or '.join(datasets)}, not {row['dataset']}",
+                    f"Empty the {col} cell, or set the dataset.",
+                )
+        if row.get("label_key", "") and row.get("labels", "") not in ("", NONE):
+            raise InputError(
+                path,
+                f"{where}: both label_key and labels are given",
+                "Keep one: label_key reads the regions from the .h5ad's obs, labels from a barcode label file.",
+            )
+        for col in ("visium_dir", "counts", "spots", "h5ad"):
             value = row.get(col, "")
             if value and not Path(value).exists():
                 raise InputError(path, f"{where}: {col} {value!r} does not exist", "Fix the path (relative to the directory you run snakemake from).")

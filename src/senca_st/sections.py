@@ -1,13 +1,21 @@
 """Read one tissue section into an AnnData with spots, counts, coordinates and labels.
 
-Three layouts reach the pipeline: HER2ST/legacy ST (a ``{x}x{y}``-indexed count
+Four layouts reach the pipeline: HER2ST/legacy ST (a ``{x}x{y}``-indexed count
 table, a spot file mapping array positions to pixels, a pathologist label
-file), 10x Visium Space Ranger ``outs/`` folders, and the embedded demo (which
-is written in the ST layout so it exercises the same reader).  Whatever the
-source, the result follows one contract (docs/ARCHITECTURE.md): raw counts in
-``X`` and ``layers['counts']``, full-resolution pixel coordinates in
-``obsm['spatial']``, ``obs['array_row', 'array_col']`` and, when a label file
-exists, ``obs['label']``.
+file), 10x Visium Space Ranger ``outs/`` folders, AnnData ``.h5ad`` files (what
+scanpy/squidpy users already have), and the embedded demo (which is written in
+the ST layout so it exercises the same reader).  Whatever the source, the result
+follows one contract (docs/ARCHITECTURE.md): raw counts in ``X`` and
+``layers['counts']``, pixel coordinates in ``obsm['spatial']`` (full resolution
+where the source has them), ``obs['array_row', 'array_col']`` where the source
+has array positions (every reader but an ``.h5ad`` without them; nothing
+downstream needs them) and, when there are labels, ``obs['label']``.
+
+Label rows that cannot be placed on a spot (no position, or a position that is
+no spot of the section) are a warning, not an error: real upstream files have
+a few (HER2ST G2 has eight rows with ``NA`` coordinates), and the other rows
+still evaluate the section.  Only a label source none of whose rows can be
+placed is an error: it almost always belongs to another section.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import gzip
 import json
 import logging
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
@@ -65,6 +74,17 @@ def _header(path: Path) -> list[str]:
     return [str(v) for v in row.iloc[0].tolist()]
 
 
+def _refuse_repeats(names: pd.Index, path: Path, what: str, hint: str) -> None:
+    """An InputError when ``names`` repeat (``what`` reads e.g. 'count matrix has {n} duplicated spot id(s)').
+
+    A repeated spot would be counted twice and matched to labels at random; a
+    repeated gene name makes the columns ambiguous.
+    """
+    dup = names[names.duplicated()].unique()
+    if len(dup):
+        raise InputError(path, f"{what.format(n=len(dup))}, e.g. {dup[0]!r}", hint)
+
+
 def read_st_counts(path: str | Path) -> pd.DataFrame:
     """Spot × gene count table of the legacy ST layout (rows ``{x}x{y}``)."""
     path = Path(path)
@@ -73,22 +93,10 @@ def read_st_counts(path: str | Path) -> pd.DataFrame:
         raise InputError(path, f"count matrix has {df.shape[0]} spots and {df.shape[1]} genes", "It must not be empty.")
     genes = pd.Index(_header(path)[1:])
     if len(genes) == df.shape[1]:
-        dup = genes[genes.duplicated()].unique()
-        if len(dup):
-            raise InputError(
-                path,
-                f"count matrix has {len(dup)} duplicated gene name(s), e.g. {dup[0]!r}",
-                "Make gene names unique (sum or drop the duplicates).",
-            )
+        _refuse_repeats(genes, path, "count matrix has {n} duplicated gene name(s)", "Make gene names unique (sum or drop the duplicates).")
         df.columns = genes
     df.index = df.index.astype(str)
-    dup_spots = df.index[df.index.duplicated()].unique()
-    if len(dup_spots):
-        raise InputError(
-            path,
-            f"count matrix has {len(dup_spots)} duplicated spot id(s), e.g. {dup_spots[0]!r}",
-            "Each spot must have one row; remove the duplicates.",
-        )
+    _refuse_repeats(df.index, path, "count matrix has {n} duplicated spot id(s)", "Each spot must have one row; remove the duplicates.")
     # Columns pandas did not parse as numbers hold text somewhere; coerce only those.
     text_cols = [i for i, dt in enumerate(df.dtypes) if not pd.api.types.is_numeric_dtype(dt)]
     numeric = df.copy() if text_cols else df
@@ -152,63 +160,190 @@ def read_st_spots(path: str | Path) -> pd.DataFrame:
         if df.empty:
             raise InputError(path, "spot file has no spot with selected = 1 (no spot under tissue)", "Check the selected column.")
     df = df.copy()
-    df["spot"] = df["x"].round().astype(int).astype(str) + "x" + df["y"].round().astype(int).astype(str)
-    return df.drop_duplicates("spot").set_index("spot")
+    df["spot"] = _st_spot_ids(df["x"], df["y"])
+    return _one_position_per_spot(df, path).set_index("spot")
 
 
-def read_st_labels(path: str | Path) -> pd.Series:
-    """Pathologist labels by spot id; label-file ``x, y`` are adjusted array coordinates, rounded to match."""
-    path = Path(path)
-    df = _read_table(path, "label file")
-    missing = [c for c in ("x", "y", "label") if c not in df.columns]
-    if missing:
-        raise InputError(path, f"label file lacks column(s) {', '.join(missing)} (has {', '.join(map(str, df.columns))})", "It needs x, y and label.")
-    if df.empty:
-        raise InputError(path, "label file has a header but no labelled spots", "Fill it in, or write 'none' in the sample sheet's labels column.")
-    df = _numeric_columns(df, ("x", "y"), path, "label file")
-    spot = df["x"].round().astype(int).astype(str) + "x" + df["y"].round().astype(int).astype(str)
-    text = df["label"].astype("string").str.strip().fillna("").replace("", UNDETERMINED)
-    labels = pd.Series(text.astype(str).to_numpy(), index=spot.to_numpy(), name="label")
-    return labels[~labels.index.duplicated()]
+def _st_spot_ids(x: pd.Series, y: pd.Series) -> pd.Series:
+    """``{x}x{y}`` of the rounded array position: the row names of an ST count matrix."""
+    return x.round().astype(int).astype(str) + "x" + y.round().astype(int).astype(str)
 
 
-def _attach_labels(adata: ad.AnnData, labels: pd.Series | None, path: str | Path | None) -> None:
-    """Put labels on the spots; spots the file does not name are ``undetermined``."""
-    if labels is None:
-        return
-    matched = labels.index.isin(adata.obs_names)
-    if matched.sum() == 0:
+def _one_position_per_spot(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Drop exact repeats of a spot; refuse a spot id that the file places at two positions.
+
+    Keeping either row silently would put the spot's counts (and its image
+    patch) at a position the file itself contradicts.  ``df`` keeps the table's
+    row index, so index + 2 is the line in the file.
+    """
+    dup = df["spot"].duplicated(keep=False)
+    if not dup.any():
+        return df
+    distinct = df[dup].drop_duplicates(["spot", "pixel_x", "pixel_y"])
+    conflicting = distinct["spot"][distinct["spot"].duplicated()].unique()
+    if len(conflicting):
+        spot = conflicting[0]
+        a, b = (
+            f"{row['pixel_x']:.12g}, {row['pixel_y']:.12g} on line {row.name + 2}"
+            for _, row in distinct[distinct["spot"] == spot].iloc[:2].iterrows()
+        )
+        more = f" ({len(conflicting)} such spot ids)" if len(conflicting) > 1 else ""
         raise InputError(
             path,
-            f"none of the {len(labels)} labelled spots (e.g. {labels.index[0]}) match one of the {adata.n_obs} spots "
-            f"of the section (e.g. {adata.obs_names[0]})",
+            f"spot file gives spot {spot} (rounded x, y) two positions: pixel_x, pixel_y = {a} and {b}{more}",
+            "Each spot under tissue needs one position: fix or delete one of the rows (or set its selected to 0).",
+        )
+    return df.drop_duplicates("spot")
+
+
+@dataclass(frozen=True)
+class LabelRows:
+    """The rows of a label file, ready to be placed on a section's spots.
+
+    ``spot`` is each row's spot id, NA where the row has no position (an ``NA``
+    coordinate, an empty barcode); ``label`` its region (``undetermined`` where
+    empty); ``table`` the file as read (same index, text as written) so that
+    messages can show a row; ``no_position`` says what such a row lacks.
+    """
+
+    path: Path
+    spot: pd.Series
+    label: pd.Series
+    table: pd.DataFrame
+    no_position: str
+
+    def line(self, i) -> int:
+        """Line in the file of the row with index ``i`` (the header is line 1)."""
+        return int(i) + 2
+
+    def shown(self, i) -> str:
+        """The row with index ``i`` as ``column=value`` pairs, ``NA`` for an empty or missing cell."""
+        return ", ".join(f"{c}={'NA' if pd.isna(v) else v}" for c, v in self.table.loc[i].items())
+
+
+def _label_text(values: pd.Series) -> pd.Series:
+    """Region names as text; empty or missing cells are ``undetermined`` (left out of ARI)."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        if (numbers.dropna() == numbers.dropna().round()).all():
+            values = numbers.astype("Int64")  # region 3, not "3.0"
+    text = values.astype("string").str.strip().fillna("").replace("", UNDETERMINED)
+    return text.astype(str)
+
+
+def _read_label_table(path: Path, needs: tuple[str, ...], layout: str) -> pd.DataFrame:
+    """A label file as text (so a row can be shown as written), with its ``needs`` columns checked."""
+    df = _read_table(path, "label file", dtype=str)
+    missing = [c for c in needs if c not in df.columns]
+    if missing:
+        raise InputError(
+            path,
+            f"label file lacks column(s) {', '.join(missing)} (has {', '.join(map(str, df.columns))})",
+            f"It needs {layout}.",
+        )
+    if df.empty:
+        raise InputError(path, "label file has a header but no labelled spots", "Fill it in, or write 'none' in the sample sheet's labels column.")
+    return df
+
+
+def read_st_labels(path: str | Path) -> LabelRows:
+    """Pathologist labels of the ST layout; label-file ``x, y`` are adjusted array coordinates, rounded to match.
+
+    A row whose ``x`` or ``y`` is empty, ``NA`` or not a number has no spot id
+    (see :func:`_attach_labels` for what becomes of it).
+    """
+    path = Path(path)
+    df = _read_label_table(path, ("x", "y", "label"), "x, y and label")
+    xy = df[["x", "y"]].apply(pd.to_numeric, errors="coerce")
+    placed = np.isfinite(xy.to_numpy(dtype=np.float64)).all(axis=1)
+    spot = pd.Series(pd.NA, index=df.index, dtype=object)
+    spot[placed] = _st_spot_ids(xy["x"][placed], xy["y"][placed])
+    return LabelRows(path, spot, _label_text(df["label"]), df, "x or y empty, NA or not a number")
+
+
+def read_barcode_labels(path: str | Path) -> LabelRows:
+    """Pathologist labels by barcode: the first column holds the barcode, a ``label`` column the region."""
+    path = Path(path)
+    df = _read_label_table(path, ("label",), "a barcode column (first) and a label column")
+    barcode = df.iloc[:, 0].str.strip()
+    return LabelRows(path, barcode.where(barcode.str.len() > 0), _label_text(df["label"]), df, "an empty barcode")
+
+
+def _attach_labels(adata: ad.AnnData, rows: LabelRows | None) -> None:
+    """Put the labels on the spots; spots no row names are ``undetermined``.
+
+    Rows that cannot be placed on a spot of the section (no position, or a
+    spot that is not under tissue or not in the count matrix) are counted in
+    one warning that shows the first of them; the run goes on.  Only when no
+    row at all can be placed is it an error: the file is not this section's.
+    """
+    if rows is None:
+        return
+    path, spot = rows.path, rows.spot
+    no_position = spot.isna()
+    placed = ~no_position & spot.isin(adata.obs_names)
+    if not placed.any():
+        if no_position.all():
+            first = spot.index[0]
+            raise InputError(
+                path,
+                f"none of the {len(spot)} label row(s) can be placed on a spot: none has a position "
+                f"({rows.no_position}; e.g. line {rows.line(first)}: {rows.shown(first)})",
+                "Check that this is a label file of the section and that its columns are as written in the README.",
+            )
+        named = spot[~no_position]
+        also = f"; {int(no_position.sum())} more row(s) have no position ({rows.no_position})" if no_position.any() else ""
+        raise InputError(
+            path,
+            f"none of the {len(named)} labelled spots (e.g. {named.iloc[0]}) match one of the {adata.n_obs} spots "
+            f"of the section (e.g. {adata.obs_names[0]}){also}",
             "Check that the label file belongs to this section.",
         )
-    if (~matched).any():
+    unplaced = ~placed
+    if unplaced.any():
+        elsewhere = unplaced & ~no_position
+        why = []
+        if no_position.any():
+            why.append(f"{int(no_position.sum())} with no position ({rows.no_position})")
+        if elsewhere.any():
+            why.append(f"{int(elsewhere.sum())} naming no spot of the section (e.g. {spot[elsewhere].iloc[0]})")
+        first = unplaced.idxmax()
         LOG.warning(
-            "%s: %d of %d labelled spot(s) are not spots of the section (e.g. %s) and are ignored",
-            path, int((~matched).sum()), len(labels), labels.index[~matched][0],
+            "%s: %d of %d label row(s) cannot be placed on a spot and are ignored: %s; the first is line %d: %s",
+            path, int(unplaced.sum()), len(spot), ", ".join(why), rows.line(first), rows.shown(first),
         )
+    labels = pd.Series(rows.label[placed].to_numpy(), index=spot[placed].astype(str).to_numpy(), name="label")
+    labels = labels[~labels.index.duplicated()]
     adata.obs["label"] = labels.reindex(adata.obs_names).fillna(UNDETERMINED).astype(str).to_numpy()
+    _warn_few_regions(adata, path)
+
+
+def _warn_few_regions(adata: ad.AnnData, source: str | Path) -> None:
+    """One region (or none) cannot measure agreement: say so rather than report a meaningless ARI."""
     regions = sorted(set(adata.obs["label"]) - {UNDETERMINED})
     if len(regions) < 2:
         LOG.warning(
             "%s: only %d annotated region(s) (%s); ARI and NMI are not informative for this section, "
             "and the number of regions to find comes from n_clusters or cluster.default_n_clusters",
-            path, len(regions), ", ".join(regions) or "none",
+            source, len(regions), ", ".join(regions) or "none",
         )
 
 
 def _to_anndata(
-    counts: sp.spmatrix, spots: pd.Index, genes: pd.Index, coords: np.ndarray, array_rc: np.ndarray
+    counts: sp.spmatrix, spots: pd.Index, genes: pd.Index, coords: np.ndarray, array_rc: np.ndarray | None
 ) -> ad.AnnData:
-    """Assemble the contract's AnnData; counts stay sparse (Visium sections have ~30k genes)."""
+    """Assemble the contract's AnnData; counts stay sparse (Visium sections have ~30k genes).
+
+    ``array_rc`` is None for a source without array positions (an ``.h5ad``
+    without ``obs['array_row', 'array_col']``).
+    """
     X = sp.csr_matrix(counts, dtype=np.float32)
     adata = ad.AnnData(X=X, obs=pd.DataFrame(index=spots.astype(str)), var=pd.DataFrame(index=genes.astype(str)))
     adata.layers["counts"] = X.copy()
     adata.obsm["spatial"] = np.asarray(coords, dtype=np.float64)
-    adata.obs["array_row"] = np.asarray(array_rc[:, 0], dtype=np.int64)
-    adata.obs["array_col"] = np.asarray(array_rc[:, 1], dtype=np.int64)
+    if array_rc is not None:
+        adata.obs["array_row"] = np.asarray(array_rc[:, 0], dtype=np.int64)
+        adata.obs["array_col"] = np.asarray(array_rc[:, 1], dtype=np.int64)
     return adata
 
 
@@ -243,7 +378,7 @@ def read_st_section(
         s[["y", "x"]].round().to_numpy(),
     )
     if labels is not None:
-        _attach_labels(adata, read_st_labels(labels), labels)
+        _attach_labels(adata, read_st_labels(labels))
     return adata
 
 
@@ -295,11 +430,7 @@ def read_visium_section(outs: str | Path, labels: str | Path | None = None) -> a
         p[["array_row", "array_col"]].to_numpy(),
     )
     if labels is not None:
-        df = _read_table(Path(labels), "label file")
-        if "label" not in df.columns:
-            raise InputError(labels, "label file lacks a 'label' column", "It needs a barcode column and a label column.")
-        lab = pd.Series(df["label"].astype(str).to_numpy(), index=df.iloc[:, 0].astype(str))
-        _attach_labels(out, lab, labels)
+        _attach_labels(out, read_barcode_labels(labels))
     return out
 
 
@@ -320,3 +451,173 @@ def visium_image(outs: str | Path, image: str | Path | None) -> tuple[Path, floa
     except (KeyError, ValueError) as err:
         raise InputError(sf_path, f"has no usable tissue_hires_scalef ({err})", "Use Space Ranger's file unchanged.") from err
     return outs / "spatial" / "tissue_hires_image.png", scale
+
+
+def read_h5ad_section(path: str | Path, label_key: str | None = None, labels: str | Path | None = None) -> ad.AnnData:
+    """An AnnData ``.h5ad`` file (spots × genes) as the contract's AnnData.
+
+    Raw counts come from ``layers['counts']`` when it holds raw counts, else
+    from ``X`` (scanpy workflows often normalise ``X`` in place and keep the
+    counts in a layer); positions from ``obsm['spatial']`` (x, y pixels);
+    labels from the ``obs`` column ``label_key`` (missing values are
+    unlabelled spots, ``undetermined``) or from a ``barcode label`` file.  Array
+    positions are kept where ``obs`` has integer ``array_row``/``array_col``.
+    Spots without a finite position cannot be placed and are left out with a
+    warning, by the same rule as label rows.
+    """
+    path = Path(path)
+    src = _read_anndata(path)
+    if src.n_obs == 0 or src.n_vars == 0:
+        raise InputError(path, f"holds an empty matrix ({src.n_obs} spots, {src.n_vars} genes)", "Write the section with its spots and genes.")
+    if label_key and label_key not in src.obs.columns:
+        columns = ", ".join(map(repr, src.obs.columns)) or "none"
+        raise InputError(
+            path,
+            f"label_key {label_key!r} is not a column of obs (its columns: {columns})",
+            "Set label_key in the sample sheet to the obs column holding the regions, or leave it empty to run unlabelled.",
+        )
+    _refuse_repeats(
+        src.obs_names,
+        path,
+        "has {n} duplicated spot name(s) in obs_names",
+        "Each spot needs its own name: call adata.obs_names_make_unique() and write the file again.",
+    )
+    coords = _h5ad_positions(src, path)
+    counts = _h5ad_counts(src, path)
+    keep = np.isfinite(coords).all(axis=1)
+    if not keep.any():
+        raise InputError(
+            path,
+            f"none of the {src.n_obs} spots has a finite position in obsm['spatial'] (all NaN or infinite)",
+            "Store each spot's x, y pixel position in obsm['spatial'].",
+        )
+    if not keep.all():
+        first = int(np.argmin(keep))
+        LOG.warning(
+            "%s: %d of %d spot(s) cannot be placed (NaN or infinite obsm['spatial']) and are left out; the first is spot %s (row %d of obs)",
+            path, int((~keep).sum()), src.n_obs, src.obs_names[first], first + 1,
+        )
+    var_names = pd.Index(src.var_names.astype(str))
+    if var_names.has_duplicates:
+        LOG.info("%s: %d duplicated gene name(s) made unique (e.g. %s)", path, int(var_names.duplicated().sum()), var_names[var_names.duplicated()][0])
+        var_names = pd.Index(ad.utils.make_index_unique(var_names))
+    array_rc = _h5ad_array_positions(src.obs)
+    out = _to_anndata(
+        sp.csr_matrix(counts)[keep],  # dense or CSC in the file: rows are spots either way
+        src.obs_names[keep],
+        var_names,
+        coords[keep],
+        None if array_rc is None else array_rc[keep],
+    )
+    if label_key:
+        out.obs["label"] = _label_text(src.obs[label_key][keep]).to_numpy()
+        _warn_few_regions(out, f"{path} obs[{label_key!r}]")
+    elif labels is not None:
+        _attach_labels(out, read_barcode_labels(labels))
+    return out
+
+
+def _read_anndata(path: Path) -> ad.AnnData:
+    """Open ``path`` as AnnData, telling apart a missing file, a non-HDF5 file and an HDF5 file that is not AnnData."""
+    import h5py
+
+    if not path.exists():
+        raise InputError(path, "AnnData file not found", "Check the path in the sample sheet's h5ad column.")
+    if path.is_dir():
+        raise InputError(path, "is a directory, not an .h5ad file", "Point the h5ad column at the file (a .zarr store: write it with adata.write_h5ad).")
+    if not h5py.is_hdf5(path):
+        with path.open("rb") as fh:
+            head = fh.read(512)
+        looks = ""
+        if not head:
+            looks = " (the file is empty)"
+        elif b"\0" not in head:
+            looks = " (it looks like a text file)"
+        raise InputError(path, f"is not an AnnData (.h5ad) file: it is not HDF5{looks}", "Write the section with anndata's adata.write_h5ad(...).")
+    try:
+        with h5py.File(path, "r") as fh:
+            keys = sorted(fh.keys())
+            encoding = fh.attrs.get("encoding-type", "")
+    except OSError as err:
+        raise InputError(path, f"cannot be read as HDF5 ({err})", "Copy the file again; it may be truncated.") from err
+    encoding = encoding.decode() if isinstance(encoding, bytes) else str(encoding)
+    if encoding != "anndata" and not {"obs", "var"} <= set(keys):
+        tenx = "; it looks like a 10x matrix: use dataset visium with its outs/ folder" if "matrix" in keys else ""
+        raise InputError(
+            path,
+            f"is an HDF5 file but not an AnnData (.h5ad) file: it holds {', '.join(keys) or 'nothing'}, no obs and var{tenx}",
+            "Write the section with anndata's adata.write_h5ad(...).",
+        )
+    try:
+        return ad.read_h5ad(path)
+    except Exception as err:  # anndata/h5py raise many types for damaged files
+        raise InputError(path, f"cannot be read as AnnData ({type(err).__name__}: {err})", "Write it again with adata.write_h5ad, or copy it again.") from err
+
+
+def _count_problem(matrix) -> str | None:
+    """Why ``matrix`` does not hold raw counts (None where it does): raw counts are finite whole numbers >= 0."""
+    if matrix is None:
+        return "is absent"
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
+    if values.dtype.kind not in "biuf":
+        return f"holds {values.dtype} values, not numbers"
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            return f"has NaN or infinite values ({int(bad.sum())})"
+    negative = values < 0
+    if negative.any():
+        return f"has negative values (e.g. {values[negative].flat[0]:g}), as scaled or centred data do"
+    if values.dtype.kind == "f":
+        fraction = values != np.round(values)
+        if fraction.any():
+            return f"has non-integer values (e.g. {values[fraction].flat[0]:.4g}), as normalised or log counts do"
+    return None
+
+
+def _h5ad_counts(src: ad.AnnData, path: Path):
+    """Raw counts: ``layers['counts']`` when it holds them, else ``X``; an error naming what is wrong with each."""
+    problems = {}
+    for name, matrix in (("layers['counts']", src.layers.get("counts")), ("X", src.X)):
+        problem = _count_problem(matrix)
+        if problem is None:
+            if problems.get("layers['counts']") not in (None, "is absent"):
+                LOG.warning("%s: layers['counts'] %s; reading the raw counts from X", path, problems["layers['counts']"])
+            return matrix
+        problems[name] = problem
+    found = "; ".join(f"{name} {problem}" for name, problem in problems.items() if name == "X" or problem != "is absent")
+    lacks = ", and there is no layers['counts']" if problems["layers['counts']"] == "is absent" else ""
+    raise InputError(
+        path,
+        f"holds no raw counts: {found}{lacks}",
+        "Give raw counts (whole numbers >= 0) in X or layers['counts']: the matrix before sc.pp.normalize_total and log1p.",
+    )
+
+
+def _h5ad_positions(src: ad.AnnData, path: Path) -> np.ndarray:
+    """``obsm['spatial']`` as (n, 2) float64 x, y; NaN rows are kept (the caller leaves them out)."""
+    if "spatial" not in src.obsm:
+        keys = ", ".join(map(repr, src.obsm.keys())) or "nothing"
+        raise InputError(
+            path,
+            f"has no obsm['spatial'] (the spot positions); its obsm holds {keys}",
+            "Store each spot's x, y pixel position in obsm['spatial'] (e.g. adata.obsm['spatial'] = adata.obsm['X_spatial']).",
+        )
+    raw = src.obsm["spatial"]
+    try:
+        xy = np.asarray(raw.to_numpy() if hasattr(raw, "to_numpy") else raw, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(path, f"obsm['spatial'] is not numeric ({err})", "Store the x, y pixel positions as numbers.") from err
+    if xy.ndim != 2 or xy.shape[1] < 2:
+        raise InputError(path, f"obsm['spatial'] has shape {xy.shape}; it needs an x and a y per spot", "Store an (n_spots, 2) array of x, y pixel positions.")
+    return xy[:, :2]
+
+
+def _h5ad_array_positions(obs: pd.DataFrame) -> np.ndarray | None:
+    """``obs['array_row', 'array_col']`` as integers, or None where absent or not whole numbers."""
+    if not {"array_row", "array_col"} <= set(obs.columns):
+        return None
+    rc = obs[["array_row", "array_col"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(rc).all() or (rc != np.round(rc)).any():
+        return None
+    return rc.astype(np.int64)

@@ -30,8 +30,14 @@ def load_section(
     labels: str = "",
     visium_dir: str = "",
     sample: str = "",
+    h5ad: str = "",
+    label_key: str = "",
 ) -> ad.AnnData:
-    """Read a section in its dataset's layout and write the contract's ``spots.h5ad``."""
+    """Read a section in its dataset's layout and write the contract's ``spots.h5ad``.
+
+    ``h5ad`` and ``label_key`` are the AnnData file and its ``obs`` column of
+    regions (dataset ``h5ad``); ``labels`` works for every dataset.
+    """
     if labels and not Path(labels).exists():
         # Snakemake never gets here (a missing labels file is a note at the sample sheet);
         # called directly, the section is still read and clustered.
@@ -40,10 +46,13 @@ def load_section(
     if dataset == "visium":
         adata = sections.read_visium_section(visium_dir, labels or None)
         source = str(Path(visium_dir) / "filtered_feature_bc_matrix.h5")
+    elif dataset == "h5ad":
+        adata = sections.read_h5ad_section(h5ad, label_key or None, labels or None)
+        source = str(h5ad)
     else:
         adata = sections.read_st_section(counts, spots, labels or None)
         source = str(counts)
-    if not labels:
+    if not labels and not label_key:
         LOG.warning("%s: no pathologist labels; the section is clustered but not evaluated", sample or output)
     adata.uns["section"] = {"sample": sample, "dataset": dataset, "counts": source}
     LOG.info("%s: %d spots under tissue, %d genes", sample or output, adata.n_obs, adata.n_vars)
@@ -84,7 +93,8 @@ def _embedding_adata(obs_names: pd.Index, name: str, embedding: np.ndarray, seco
     return out
 
 
-def baseline_step(preprocessed: str, features: str, output: str, method: str, n_components: int, seed: int) -> None:
+def baseline_step(preprocessed: str, features: str, output: str, method: str, n_components: int, seed: int = 0) -> None:
+    """A baseline's embedding; run once, with PCA's ``seed`` fixed (see :func:`senca_st.methods.seeded`)."""
     t0 = time.perf_counter()
     adata = ad.read_h5ad(preprocessed)
     feats = np.load(features) if features else None
@@ -122,28 +132,48 @@ def read_clusters(path: str, spots: pd.Index) -> np.ndarray:
     return table.loc[spots, "cluster"].to_numpy()
 
 
-def evaluate_step(spots: str, embedding: str, clusters: str, metrics: str, region_f1: str, sample: str, method: str) -> None:
+def evaluate_step(
+    spots: str, embedding: str, clusters: str, runs: list[str], metrics: str, region_f1: str, sample: str, method: str
+) -> None:
+    """One method on one section: its runs' mean and sd (ARI, NMI), and its consensus clusters' scores.
+
+    ``runs`` are the clusters of each seed (a baseline's single run: ``clusters``
+    itself); ``clusters`` is the consensus, which the region F1 describes.
+    """
     obs = ad.read_h5ad(spots, backed="r").obs
     if "label" not in obs:
         raise InputError(spots, "has no pathologist labels to evaluate against", "Add a labels file for this section.")
     labels = obs["label"].astype(str)
     cl = read_clusters(clusters, obs.index)
     scores = evaluation.agreement(labels, cl)
+    per_run = [evaluation.agreement(labels, read_clusters(path, obs.index)) for path in runs]
+    ari, ari_sd = evaluation.mean_sd([s["ari"] for s in per_run])
+    nmi, nmi_sd = evaluation.mean_sd([s["nmi"] for s in per_run])
+    # the consensus step stores the mean over seeds; a baseline's embedding step its own time
     seconds = float(ad.read_h5ad(embedding, backed="r").uns.get("seconds", np.nan))
     row = pd.DataFrame(
         [
             {
                 "sample": sample,
                 "method": method,
-                "ari": scores["ari"],
-                "nmi": scores["nmi"],
+                "ari": ari,
+                "ari_sd": ari_sd,
+                "ari_consensus": scores["ari"],
+                "nmi": nmi,
+                "nmi_sd": nmi_sd,
+                "nmi_consensus": scores["nmi"],
+                "n_seeds": len(runs),
                 "n_spots": len(cl),
                 "n_clusters": int(len(np.unique(cl))),
                 "seconds": seconds,
             }
         ]
     )
-    LOG.info("%s %s: ARI %.4f NMI %.4f over %d annotated spots", sample, method, scores["ari"], scores["nmi"], scores["n_annotated"])
+    LOG.info(
+        "%s %s: ARI %.4f (sd %.4f over %d run(s): %s), consensus ARI %.4f, NMI %.4f over %d annotated spots",
+        sample, method, ari, ari_sd, len(runs), " ".join(f"{s['ari']:.4f}" for s in per_run),
+        scores["ari"], nmi, scores["n_annotated"],
+    )
     f1 = evaluation.region_f1(labels, cl)
     f1.insert(0, "method", method)
     f1.insert(0, "sample", sample)
@@ -151,7 +181,21 @@ def evaluate_step(spots: str, embedding: str, clusters: str, metrics: str, regio
     write_tsv(f1, region_f1)
 
 
-METRIC_COLUMNS = ["sample", "method", "ari", "nmi", "n_spots", "n_clusters", "seconds"]
+#: Columns of results/metrics/ari.tsv (README, Outputs; workflow/report/ari_table.rst).
+METRIC_COLUMNS = [
+    "sample",
+    "method",
+    "ari",
+    "ari_sd",
+    "ari_consensus",
+    "nmi",
+    "nmi_sd",
+    "nmi_consensus",
+    "n_seeds",
+    "n_spots",
+    "n_clusters",
+    "seconds",
+]
 
 
 def aggregate_step(metrics: list[str], region_f1: list[str], ari_out: str, f1_out: str) -> pd.DataFrame:
@@ -172,3 +216,34 @@ def primary_step(embedding: str, clusters: str, out_embedding: str, out_clusters
         with atomic_path(dest) as tmp:
             shutil.copyfile(src, tmp)
     LOG.info("primary results from %s", Path(embedding).parent.name)
+
+
+def consensus_step(runs: list[str], embeddings: list[str], seeds: list[int], out_clusters: str, out_embedding: str) -> None:
+    """A SENCA-st variant's seeds -> its ``clusters.tsv`` (consensus) and ``embedding.h5ad``.
+
+    The embedding is the representative seed's (the run closest to the
+    consensus; embeddings of different seeds live in different bases and cannot
+    be averaged), with ``uns['seed']`` naming it and ``uns['seconds']`` the mean
+    wall time of one run, which the metrics table reports.
+    """
+    from senca_st.consensus import consensus_clusters
+
+    spots = pd.Index(pd.read_csv(runs[0], sep="\t", dtype={"spot": str})["spot"])
+    labels = [read_clusters(path, spots) for path in runs]
+    result = consensus_clusters(labels)
+    ref, rep = seeds[result.reference], seeds[result.representative]
+    n_found = len(np.unique(result.labels))
+    LOG.info(
+        "consensus of seeds %s: reference seed %d, %d round(s), %d regions; embedding of seed %d",
+        ", ".join(map(str, seeds)), ref, result.rounds, n_found, rep,
+    )
+    if n_found < max(len(np.unique(run)) for run in labels):
+        LOG.warning("the consensus has fewer regions (%d) than the seeds' clusterings", n_found)
+    write_tsv(pd.DataFrame({"spot": spots, "cluster": result.labels}), out_clusters)
+    seconds = [float(ad.read_h5ad(path, backed="r").uns.get("seconds", np.nan)) for path in embeddings]
+    emb = ad.read_h5ad(embeddings[result.representative])
+    emb.uns["seed"] = rep
+    emb.uns["seeds"] = np.asarray(seeds, dtype=np.int64)
+    emb.uns["seconds_per_seed"] = np.asarray(seconds, dtype=np.float64)
+    emb.uns["seconds"] = float(np.mean(seconds))
+    write_h5ad(emb, out_embedding)

@@ -10,5 +10,4 @@ with rule_step(snakemake.log[0]):
         output=snakemake.output[0],
         method=snakemake.params.method,
         n_components=snakemake.params.n_components,
-        seed=snakemake.params.seed,
     )

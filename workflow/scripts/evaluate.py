@@ -8,6 +8,7 @@ with rule_step(snakemake.log[0]):
         spots=snakemake.input.spots,
         embedding=snakemake.input.embedding,
         clusters=snakemake.input.clusters,
+        runs=list(snakemake.input.runs),
         metrics=snakemake.output.metrics,
         region_f1=snakemake.output.region_f1,
         sample=snakemake.params.sample,

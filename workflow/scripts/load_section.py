@@ -11,5 +11,7 @@ with rule_step(snakemake.log[0]):
         spots=snakemake.input.get("spots", ""),
         labels=snakemake.input.get("labels", ""),
         visium_dir=snakemake.params.visium_dir,
+        h5ad=snakemake.input.get("h5ad", ""),
+        label_key=snakemake.params.label_key,
         sample=snakemake.wildcards.sample,
     )

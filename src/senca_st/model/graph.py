@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from senca_st.neighbourhood import nearest_spots
@@ -29,6 +30,33 @@ def neighbour_index(coords: np.ndarray, k: int) -> torch.Tensor:
     nbrs = nearest_spots(coords, k)
     own = np.arange(nbrs.shape[0], dtype=np.int64)[:, None]
     return torch.from_numpy(np.concatenate([own, nbrs], axis=1))
+
+
+def neighbour_mean(h: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Mean of ``h`` over each spot and its neighbours (the row-normalised adjacency with self-loops times ``h``).
+
+    ``embedding_bag`` computes exactly ``h[index].mean(1)`` without building the
+    (n, k+1, d) gather, and its backward is a single accumulation: about 3x
+    faster on the CPU than the gather, which matters because propagation runs
+    ``hops`` times per step.
+    """
+    return F.embedding_bag(index, h, mode="mean")
+
+
+def propagate(h: torch.Tensor, index: torch.Tensor, hops: int, alpha: float) -> torch.Tensor:
+    """Personalised-PageRank smoothing over the spot graph: ``hops`` times h <- alpha*h0 + (1-alpha)*A h.
+
+    As APPNP: it smooths expression over the tissue so that a region's spots
+    agree, while the ``alpha`` skip to the input keeps each spot's own signal
+    (without it, many hops would blur regions into each other).  The operator
+    is linear with rows summing to one, so it commutes with an affine map:
+    ``propagate(x @ W + b) == propagate(x) @ W + b``, which lets the encoder run
+    it in the narrower of the input and hidden spaces.
+    """
+    h0 = h
+    for _ in range(hops):
+        h = alpha * h0 + (1 - alpha) * neighbour_mean(h, index)
+    return h
 
 
 def neighbour_attention(
@@ -74,22 +102,21 @@ class NeighbourSelfAttention(nn.Module):
 class GraphTransformerLayer(nn.Module):
     """Message passing + neighbourhood attention + feed-forward, each with a residual."""
 
-    def __init__(self, dim: int, heads: int, dropout: float, hops: int = 1, alpha: float = 0.5) -> None:
+    def __init__(
+        self, dim: int, heads: int, dropout: float, hops: int = 1, alpha: float = 0.5, propagate_input: bool = True
+    ) -> None:
         super().__init__()
-        self.hops, self.alpha = hops, alpha
+        # propagate_input=False: the caller has already propagated this layer's input (see GraphTransformerEncoder)
+        self.hops, self.alpha, self.propagate_input = hops, alpha, propagate_input
         self.norm1 = nn.LayerNorm(dim)
         self.attn = NeighbourSelfAttention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim))
 
     def forward(self, h: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        # adjacency message passing: row-normalised adjacency with self-loops (the
-        # neighbourhood mean), repeated ``hops`` times with a skip to the input
-        # (h <- alpha*h0 + (1-alpha)*A h, as APPNP): it smooths expression over the
-        # tissue so that a region's spots agree, at O(n*k) per hop.
-        h0 = h
-        for _ in range(self.hops):
-            h = self.alpha * h0 + (1 - self.alpha) * h[index].mean(dim=1)
+        # adjacency message passing (see propagate), O(n*k) per hop
+        if self.propagate_input:
+            h = propagate(h, index, self.hops, self.alpha)
         h = h + self.attn(self.norm1(h), index)
         return h + self.ffn(self.norm2(h))
 
@@ -108,11 +135,21 @@ class GraphTransformerEncoder(nn.Module):
         super().__init__()
         self.drop = nn.Dropout(dropout)
         self.lin = nn.Linear(n_genes, hidden)
-        self.layers = nn.ModuleList(GraphTransformerLayer(hidden, heads, dropout, hops, alpha) for _ in range(layers))
+        # The first layer's message passing commutes with ``lin`` (see propagate):
+        # run it on the input when that is narrower (e.g. 50 PCs vs 256 hidden).
+        self.hops, self.alpha = hops, alpha
+        self.propagate_first = n_genes < hidden
+        self.layers = nn.ModuleList(
+            GraphTransformerLayer(hidden, heads, dropout, hops, alpha, propagate_input=i > 0 or not self.propagate_first)
+            for i in range(layers)
+        )
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        h = self.lin(self.drop(x))
+        x = self.drop(x)
+        if self.propagate_first and self.layers:
+            x = propagate(x, index, self.hops, self.alpha)
+        h = self.lin(x)
         for layer in self.layers:
             h = layer(h, index)
         return self.norm(h)
