@@ -54,7 +54,9 @@ is its embedding step's wall time only.
 there are reused rather than run again, each finished run is added at once
 (under a lock, so two invocations can share the file), and the table is built
 from every run in the file for the requested sections and methods.
-``--out FILE`` writes the printed table as TSV (atomically).
+``--table-only`` runs nothing and prints the table of what ``--runs`` (and
+``--pipeline-ari``) hold.  ``--out FILE`` writes the printed table as TSV
+(atomically).
 """
 
 from __future__ import annotations
@@ -600,6 +602,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pipeline-ari", type=Path, help="the pipeline's results/metrics/ari.tsv: adds senca/senca_rna rows")
     ap.add_argument("--out", type=Path, help="write the table as TSV here (atomically)")
     ap.add_argument("--runs", type=Path, help="per-run TSV: reuse runs found there, add each new one as it finishes")
+    ap.add_argument(
+        "--table-only", action="store_true",
+        help="run nothing: the table from the runs in --runs (and --pipeline-ari) for these sections and methods",
+    )
     ap.add_argument("--graphst-cluster", choices=("leiden", "ward"), default="leiden")
     ap.add_argument(
         "--graphst-refine", choices=("auto", "on", "off"), default="auto",
@@ -625,6 +631,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--seeds: give at least one seed")
     if args.threads < 1:
         ap.error("--threads must be at least 1")
+    if args.table_only and not (args.runs or args.pipeline_ari):
+        ap.error("--table-only needs --runs or --pipeline-ari")
     return args
 
 
@@ -637,19 +645,25 @@ def method_options(args: argparse.Namespace, method: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    for method in args.methods:
-        require(method)
     done = read_runs(args.runs)
     ok = done.dropna(subset=["ari"])  # failed runs are tried again
     have = {(s, m, int(x)) for s, m, x in zip(ok["section"], ok["method"], ok["seed"])}
     todo = [
         (s, m, seed) for s in args.sections for m in args.methods for seed in args.seeds if (s, m, seed) not in have
     ]
-    reused = len(args.sections) * len(args.methods) * len(args.seeds) - len(todo)
-    print(f"{len(todo)} run(s) to do on {args.threads} thread(s)" + (f", {reused} reused from {args.runs}" if reused else ""), file=sys.stderr)
+    if args.table_only:
+        todo = []
+    else:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        for method in args.methods:
+            require(method)
+        reused = len(args.sections) * len(args.methods) * len(args.seeds) - len(todo)
+        print(
+            f"{len(todo)} run(s) to do on {args.threads} thread(s)" + (f", {reused} reused from {args.runs}" if reused else ""),
+            file=sys.stderr,
+        )
     records = []
     sections: dict[str, Section] = {}
     for s, m, seed in todo:
@@ -671,6 +685,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = runs[runs["ari"].isna()]
     for _, r in failed.iterrows():
         print(f"FAILED {r['section']} {r['method']} seed {r['seed']}: {r['note']}", file=sys.stderr)
+    missing = len(args.sections) * len(args.methods) * len(args.seeds) - len(runs)
+    if missing > 0:
+        print(f"{missing} run(s) of these sections, methods and seeds have no result yet", file=sys.stderr)
     if args.out:
         write_tsv(flat_table(table), args.out)
         print(f"table written to {args.out}", file=sys.stderr)

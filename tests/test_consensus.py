@@ -113,6 +113,8 @@ def test_seed_list_and_the_single_seed_form():
     assert methods.run_seeds({}) == [0]
     settings = methods.run_settings({"seeds": [0, 1], "epochs": 2}, "senca_k8", 1)
     assert settings["seed"] == 1 and "seeds" not in settings and settings["k"] == 8
+    # the same settings however the overlays ordered them: the train rule's params do not change
+    assert list(methods.run_settings({"seed": 1, "k": 4}, "senca", 1)) == list(methods.run_settings({"k": 4, "seeds": [1]}, "senca", 1))
     assert methods.seeded("senca_rna") and not methods.seeded("rna_pca")
 
 

@@ -238,6 +238,14 @@ def test_main_reuses_runs_and_writes_the_table(peers, tmp_path, monkeypatch, cap
     table = pd.read_csv(tmp_path / "table.tsv", sep="\t")
     assert list(table["section"]) == ["A1", "B1", "mean her2st"]
     assert (table["spagcn_ari"] == 1.0).all() and (table["spagcn_n_seeds"].iloc[:2] == 2).all()
+    # --table-only runs nothing, not even what is missing (C1), and needs no peer installed
+    monkeypatch.setattr(peers, "require", None)
+    only = argv[:3] + ["A1,B1,C1"] + argv[4:] + ["--table-only"]
+    assert peers.main(only) == 0
+    assert len(calls) == 4
+    assert "2 run(s) of these sections, methods and seeds have no result yet" in capsys.readouterr().err  # C1, 2 seeds
+    with pytest.raises(SystemExit):
+        peers.parse_args(["--table-only"])
 
 
 # --------------------------------------------------------------------------- the peers themselves

@@ -117,8 +117,11 @@ def run_settings(base: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
     """The settings of one training run: :func:`train_settings` with ``seed`` and without the seed list.
 
     The list is no setting of any one run; keeping it out of the train rule's
-    params means that adding a seed trains that seed alone.
+    params means that adding a seed trains that seed alone.  Keys are sorted:
+    Snakemake compares params in order, and the same settings merged from
+    overlays in another order (``train.seed`` from an overlay, say) must not
+    retrain.
     """
     settings = {k: v for k, v in train_settings(base, name).items() if k != "seeds"}
     settings["seed"] = int(seed)
-    return settings
+    return dict(sorted(settings.items()))
