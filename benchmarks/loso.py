@@ -5,7 +5,7 @@ A measurement script, not a test::
     python benchmarks/loso.py --grid benchmarks/loso_grid.yaml --seeds 0,1,2 [--cache DIR]
 
 For every candidate in the grid (preprocessing + ``train:`` settings) and every
-clustering rule (``gmm``, ``ward``), it trains ``senca_rna`` on each labelled
+clustering rule (``--clustering``: ``gmm`` on 10 or 20 components, ``ward``), it trains ``senca_rna`` on each labelled
 section once per seed, clusters with k = the number of annotated regions and
 scores ARI with the pipeline's rule (unlabelled and ``undetermined`` spots left
 out).  Then, for each section in turn, it picks the candidate with the best
@@ -35,7 +35,6 @@ import pandas as pd
 import torch
 import yaml
 
-from senca_st.clustering import METHODS as CLUSTERING_RULES
 from senca_st.clustering import cluster_spots
 from senca_st.evaluation import agreement, n_regions
 from senca_st.methods import train_settings
@@ -94,6 +93,10 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--cache", default=str(REPO / "benchmarks" / "runs" / "loso"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--clustering", default="gmm:10,gmm:20,ward",
+        help="clustering rules to cross with the grid: gmm:PCS (cluster.method gmm, cluster.pcs PCS) or ward",
+    )
     ap.add_argument("--out", default="", help="write the per-run ARI table here (TSV)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -101,6 +104,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     grid = yaml.safe_load(Path(args.grid).read_text())["candidates"]
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    rules = [(r.partition(":")[0], int(r.partition(":")[2] or 20)) for r in args.clustering.split(",")]
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
 
@@ -127,14 +131,15 @@ def main() -> None:
                     emb = train_section(a.X, a.obsm["spatial"], None, {**settings, "seed": seed}, log=lambda m: None).embedding
                     secs = time.perf_counter() - t
                     np.save(path, emb)
-                for rule in CLUSTERING_RULES:
+                for rule, pcs in rules:
                     k = n_regions(pd.Series(labels))
-                    pred = cluster_spots(emb, k, method=rule, seed=seed)
+                    pred = cluster_spots(emb, k, method=rule, n_components=pcs, seed=seed)
                     m = agreement(pd.Series(labels), pred)
-                    runs.append({"candidate": tag, "clustering": rule, "section": s, "seed": seed,
+                    name = f"{rule}:{pcs}" if rule == "gmm" else rule
+                    runs.append({"candidate": tag, "clustering": name, "section": s, "seed": seed,
                                  "ari": m["ari"], "nmi": m["nmi"], "seconds": secs})
                 print(f"{tag} {s} seed {seed}: " + " ".join(
-                    f"{r['clustering']} {r['ari']:.3f}" for r in runs[-len(CLUSTERING_RULES):]), flush=True)
+                    f"{r['clustering']} {r['ari']:.3f}" for r in runs[-len(rules):]), flush=True)
     df = pd.DataFrame(runs)
     if args.out:
         df.to_csv(args.out, sep="\t", index=False)

@@ -43,6 +43,9 @@ rule cluster:
         code=code_digest("clustering"),
         n_clusters=n_clusters,
         default_n_clusters=config["cluster"]["default_n_clusters"],
+        method=config["cluster"].get("method", "gmm"),
+        pcs=config["cluster"].get("pcs", 20),
+        seed=lambda wc: run_seed(wc.run),
     script:
         "../workflow/scripts/cluster.py"
 

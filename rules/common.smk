@@ -269,6 +269,12 @@ def method_runs(method):
     return [method]
 
 
+def run_seed(run):
+    """The seed of a cluster rule's {run}: N for a variant's seed{N} folder, 0 for a baseline."""
+    folder = run.rpartition("/")[2]
+    return int(folder[len("seed") :]) if folder.startswith("seed") else 0
+
+
 def run_pattern():
     """What the cluster rule's {run} may be: a baseline, or a SENCA-st variant's seed{N} folder.
 

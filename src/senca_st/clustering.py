@@ -28,7 +28,7 @@ from senca_st.errors import InputError
 
 METHODS = ("gmm", "ward")
 
-#: Mixture fits started from different k-means++ seeds; the best likelihood wins.
+#: Mixture fits started from different k-means solutions; the best likelihood wins.
 #: One start lands in a poor local optimum on DLPFC often enough to cost ~0.1 ARI.
 GMM_STARTS = 10
 
@@ -67,7 +67,7 @@ def gmm_clusters(embedding: np.ndarray, n_clusters: int, n_components: int = 20,
         covariance_type="tied",
         reg_covar=GMM_RIDGE,
         n_init=GMM_STARTS,
-        init_params="k-means++",
+        init_params="kmeans",
         random_state=seed,
     )
     labels = model.fit_predict(P)

@@ -113,14 +113,24 @@ def resolve_n_clusters(requested: int, labels: pd.Series | None, default: int) -
     return default
 
 
-def cluster_step(embedding: str, spots: str, output: str, n_clusters: int, default_n_clusters: int) -> None:
+def cluster_step(
+    embedding: str,
+    spots: str,
+    output: str,
+    n_clusters: int,
+    default_n_clusters: int,
+    method: str = "gmm",
+    pcs: int = 20,
+    seed: int = 0,
+) -> None:
+    """Rule ``cluster``: one run's embedding -> ``spot, cluster`` (see :mod:`senca_st.clustering`)."""
     emb = ad.read_h5ad(embedding)
     obs = ad.read_h5ad(spots, backed="r").obs
     labels = obs["label"] if "label" in obs else None
     k = resolve_n_clusters(n_clusters, labels, default_n_clusters)
     X = emb.obsm[emb.uns["embedding_key"]]
-    clusters = clustering.cluster_spots(X, k, source=embedding)
-    LOG.info("%d spots in %d regions", len(clusters), k)
+    clusters = clustering.cluster_spots(X, k, source=embedding, method=method, n_components=pcs, seed=seed)
+    LOG.info("%d spots in %d regions (%s)", len(clusters), k, method)
     write_tsv(pd.DataFrame({"spot": emb.obs_names, "cluster": clusters}), output)
 
 

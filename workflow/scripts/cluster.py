@@ -1,4 +1,4 @@
-"""Rule cluster: Ward agglomerative clustering of an embedding."""
+"""Rule cluster: an embedding's regions (tied-covariance Gaussian mixture, or Ward)."""
 
 from senca_st.runlog import rule_step
 from senca_st.steps import cluster_step
@@ -10,4 +10,7 @@ with rule_step(snakemake.log[0]):
         output=snakemake.output[0],
         n_clusters=snakemake.params.n_clusters,
         default_n_clusters=snakemake.params.default_n_clusters,
+        method=snakemake.params.method,
+        pcs=snakemake.params.pcs,
+        seed=snakemake.params.seed,
     )
