@@ -43,7 +43,7 @@ rule cluster:
         code=code_digest("clustering"),
         n_clusters=n_clusters,
         default_n_clusters=config["cluster"]["default_n_clusters"],
-        method=config["cluster"].get("method", "gmm"),
+        method=config["cluster"].get("method", "ward"),
         pcs=config["cluster"].get("pcs", 20),
         seed=lambda wc: run_seed(wc.run),
     script:

@@ -2,15 +2,15 @@
 
 Two rules, chosen with ``cluster.method``:
 
-- ``gmm`` (default): the embedding's top ``cluster.pcs`` principal components,
+- ``gmm``: the embedding's top ``cluster.pcs`` principal components,
   then a Gaussian mixture with one covariance matrix shared by all regions
   (``covariance_type='tied'``: mclust's EEE model, which GraphST and STAGATE
-  cluster with).  Chosen over Ward by leave-one-section-out over HER2ST and
+  cluster with).  Measured against Ward on HER2ST and
   DLPFC (README, "How it compares"): Ward's minimum-variance merges split
   the large, elongated cortical layers of DLPFC into pieces of equal size,
   while a mixture with a shared covariance lets a region be as large and as
   stretched as the data make it.  Memory is linear in the number of spots.
-- ``ward``: agglomerative clustering with Ward linkage on the embedding, the
+- ``ward`` (default): agglomerative clustering with Ward linkage on the embedding, the
   paper's rule (O(n^2) memory: fine to some 20k spots).
 
 How many regions comes from the sample sheet or, by default, from the
@@ -85,7 +85,7 @@ def cluster_spots(
     embedding: np.ndarray,
     n_clusters: int,
     source: str = "",
-    method: str = "gmm",
+    method: str = "ward",
     n_components: int = 20,
     seed: int = 0,
 ) -> np.ndarray:

@@ -119,7 +119,7 @@ def cluster_step(
     output: str,
     n_clusters: int,
     default_n_clusters: int,
-    method: str = "gmm",
+    method: str = "ward",
     pcs: int = 20,
     seed: int = 0,
 ) -> None:
