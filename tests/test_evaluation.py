@@ -60,3 +60,18 @@ def test_summary_says_when_values_are_means_over_seeds():
     t = pd.DataFrame({"sample": ["A", "A"], "method": ["senca", "rna_pca"], "ari": [0.5, 0.3], "n_seeds": [5, 1]})
     assert "mean over 5 seeds" in format_metrics(t).splitlines()[0]
     assert "seeds" not in format_metrics(t.assign(n_seeds=1)).splitlines()[0]
+
+
+def test_gmm_rule_recovers_regions_of_unequal_size_and_is_seeded():
+    """The tied-covariance mixture finds three regions of 600, 200 and 100 spots; same seed, same answer."""
+    rng = np.random.default_rng(0)
+    sizes = [600, 200, 100]
+    truth = np.repeat([0, 1, 2], sizes)
+    centres = np.array([[0.0, 0, 0, 0, 0], [4, 0, 0, 0, 0], [0, 4, 0, 0, 0]])
+    emb = centres[truth] + rng.normal(0, 0.7, (len(truth), 5))
+    gmm = cluster_spots(emb, 3, method="gmm", n_components=3, seed=1)
+    assert adjusted_rand_score(truth, gmm) > 0.9
+    assert set(gmm) == {0, 1, 2}
+    assert (cluster_spots(emb, 3, method="gmm", n_components=3, seed=1) == gmm).all()
+    with pytest.raises(ValueError, match="unknown clustering method"):
+        cluster_spots(emb, 3, method="kmeans")
