@@ -306,7 +306,7 @@ def run_graphst(
                 note = "ward (leiden search found no resolution giving k)"
         if cluster == "ward" or note.startswith("ward"):
             pcs = PCA(n_components=20, random_state=42).fit_transform(adata.obsm["emb"])
-            adata.obs["domain"] = cluster_spots(pcs, k).astype(str)
+            adata.obs["domain"] = cluster_spots(pcs, k, method="ward").astype(str)
             if refine:
                 adata.obs["domain"] = refine_label(adata, 50, key="domain")
             note = note or "ward"

@@ -12,8 +12,8 @@
 # it installs the Debian packages (slurmctld slurmd slurm-client munge) with apt-get when it can
 # (root, or passwordless sudo); otherwise it exits 3 with the reason (tests skip on 3).
 # There is no slurmdbd: sacct reports accounting as disabled, so use squeue for job status
-# (snakemake: --slurm-status-command squeue, as profiles/slurm-testcluster does). MinJobAge=300
-# keeps finished jobs visible to `squeue --states=all` for 5 minutes.
+# (snakemake: --slurm-status-command squeue, as profiles/slurm-testcluster does). MinJobAge=3600
+# keeps finished jobs visible to `squeue --states=all` for an hour (a whole test run).
 # Environment: SENCA_SLURM_PARTITION (default "debug"), SENCA_SLURM_PORT (slurmctld port; slurmd
 # uses the next one; default: the first free pair from 6817).
 set -euo pipefail
@@ -120,8 +120,9 @@ MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
-# Finished jobs stay in slurmctld (and squeue --states=all) for 5 minutes: squeue-based status works.
-MinJobAge=300
+# Finished jobs stay in slurmctld (and squeue --states=all) for an hour: squeue-based status works
+# and a test can check, after the run, that every job it submitted COMPLETED.
+MinJobAge=3600
 ReturnToService=2
 SlurmdTimeout=300
 InactiveLimit=0

@@ -286,7 +286,7 @@ def test_missing_labels_file_clusters_without_evaluation(tmp_path, caplog):
     assert pd.read_csv(res / "clusters.tsv", sep="\t")["cluster"].nunique() == 4  # cluster.default_n_clusters
     with pytest.raises(InputError, match=r"pre.h5ad: has no pathologist labels to evaluate against. Add a labels file"):
         steps.evaluate_step(str(res / "pre.h5ad"), str(res / "emb.h5ad"), str(res / "clusters.tsv"),
-                            str(res / "metrics.tsv"), str(res / "f1.tsv"), "s1", "rna_pca")
+                            [str(res / "clusters.tsv")], str(res / "metrics.tsv"), str(res / "f1.tsv"), "s1", "rna_pca")
     assert_nothing_written(res / "metrics.tsv")
 
 
@@ -328,7 +328,7 @@ def test_only_one_region(tmp_path, caplog):
     steps.cluster_step(str(res / "emb.h5ad"), str(res / "pre.h5ad"), str(res / "clusters.tsv"), 0, 3)
     assert pd.read_csv(res / "clusters.tsv", sep="\t")["cluster"].nunique() == 3
     steps.evaluate_step(str(res / "pre.h5ad"), str(res / "emb.h5ad"), str(res / "clusters.tsv"),
-                        str(res / "metrics.tsv"), str(res / "f1.tsv"), "s1", "rna_pca")
+                        [str(res / "clusters.tsv")], str(res / "metrics.tsv"), str(res / "f1.tsv"), "s1", "rna_pca")
     assert (res / "metrics.tsv").exists()
 
 

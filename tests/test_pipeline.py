@@ -71,6 +71,7 @@ def test_demo_end_to_end(tmp_path):
     print(by.to_string())
     assert by["senca"] > by["rna_pca"] and by["senca"] > by["image_only"]
     assert by["senca"] > by["concat"]
+    assert by["senca"] > by["senca_no_crossattn"] and by["senca"] > by["senca_no_hierarchy"], "the ablations lose"
 
 
 @pytest.mark.slow

@@ -116,7 +116,7 @@ class Cluster:
         return proc
 
     def states(self) -> dict[str, str]:
-        """Job id -> state of every job slurmctld still knows (MinJobAge=300 keeps finished ones)."""
+        """Job id -> state of every job slurmctld still knows (MinJobAge=3600 keeps finished ones)."""
         out = self.run("squeue", "--states=all", "--noheader", "--format=%i|%T").stdout
         return dict(line.split("|", 1) for line in out.split() if "|" in line)
 

@@ -2,14 +2,14 @@
 
 Two rules, chosen with ``cluster.method``:
 
-- ``gmm``: the embedding's top ``cluster.pcs`` principal components,
+- ``gmm`` (default): the embedding's top ``cluster.pcs`` principal components,
   then a Gaussian mixture with one covariance matrix shared by all regions
   (``covariance_type='tied'``: mclust's EEE model, which GraphST and STAGATE
   cluster with).  On the same DLPFC embeddings it scores 0.47 ARI where
   Ward scores 0.34 (README, "How it compares"): a region may be as large as
   the data make it, where Ward's minimum-variance merges favour regions of
   similar size.  Memory is linear in the number of spots.
-- ``ward`` (default): agglomerative clustering with Ward linkage on the embedding, the
+- ``ward``: agglomerative clustering with Ward linkage on the embedding, the
   paper's rule (O(n^2) memory: fine to some 20k spots).
 
 How many regions comes from the sample sheet or, by default, from the
@@ -84,8 +84,8 @@ def cluster_spots(
     embedding: np.ndarray,
     n_clusters: int,
     source: str = "",
-    method: str = "ward",
-    n_components: int = 20,
+    method: str = "gmm",
+    n_components: int = 10,
     seed: int = 0,
 ) -> np.ndarray:
     """Region id (0..n_clusters-1) for each spot, by ``method`` (see the module docstring)."""

@@ -119,8 +119,8 @@ def cluster_step(
     output: str,
     n_clusters: int,
     default_n_clusters: int,
-    method: str = "ward",
-    pcs: int = 20,
+    method: str = "gmm",
+    pcs: int = 10,
     seed: int = 0,
 ) -> None:
     """Rule ``cluster``: one run's embedding -> ``spot, cluster`` (see :mod:`senca_st.clustering`)."""

@@ -57,15 +57,15 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "heads": 4,
     "layers": 1,
     # message-passing hops per layer and the weight kept on the layer's input (APPNP-style)
-    "hops": 3,
-    "alpha": 0.5,
+    "hops": 10,
+    "alpha": 0.2,
     # full-graph optimisation steps per epoch (one graph per section; see the module docstring)
     "steps_per_epoch": 10,
     # most spots (and windows) in one NT-Xent: bounds its memory at max_contrast^2
     "max_contrast": 1024,
     "weight_decay": 0.0,
     # the RNA branch reads the top principal components of the HVGs (0: the HVGs themselves)
-    "rna_pcs": 50,
+    "rna_pcs": 20,
     # with rna_pcs 0: z-score each gene before the model
     "scale_genes": True,
     # return the embedding L2-normalised per spot (Ward clustering on unit vectors)
