@@ -337,5 +337,5 @@ def test_dlpfc_through_the_workflow(tmp_path, dlpfc_root):
     spots = ad.read_h5ad(wf / "results/151673/spots.h5ad")
     assert spots.n_obs == 3639 and (spots.obs["label"] == UNDETERMINED).sum() == 28
     pre = ad.read_h5ad(wf / "results/151673/preprocessed.h5ad")
-    assert pre.n_vars == 500 and n_regions(pre.obs["label"]) == 7
+    assert pre.n_vars == 3000 and n_regions(pre.obs["label"]) == 7
     assert "151673: 3639 spots under tissue, 5000 genes" in (wf / "logs/load_section/151673.log").read_text()

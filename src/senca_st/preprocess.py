@@ -1,7 +1,8 @@
 """Expression preprocessing: normalise, log1p, keep the most variable genes.
 
-SENCA-st feeds the top 500 highly variable genes to its graph transformer;
-normalising library size first stops sequencing depth from masquerading as a
+SENCA-st feeds the most variable genes to its graph transformer (the paper
+keeps 500; the default, 3000, carries over to sections the settings were not
+chosen on: README, "How it compares"); normalising library size first stops sequencing depth from masquerading as a
 spatial domain.
 """
 

@@ -68,7 +68,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "rna_pcs": 20,
     # with rna_pcs 0: z-score each gene before the model
     "scale_genes": True,
-    # return the embedding L2-normalised per spot (Ward clustering on unit vectors)
+    # return the embedding L2-normalised per spot (clustering on unit vectors)
     "normalise_embedding": False,
 }
 
