@@ -23,8 +23,8 @@ spot graph and 600 epochs of training on the CPU, then its own
 clusterer, mclust, runs in R through rpy2, which is not available here, so we
 use its documented non-R alternative, ``method='leiden'`` with its resolution
 search (2.0 down to 0.1 in steps of 0.01) for exactly k clusters; where that
-search finds no resolution giving k, Ward on the same PCA-20 (as
-:func:`senca_st.clustering.cluster_spots` clusters the pipeline's embeddings)
+search finds no resolution giving k, Ward on the same PCA-20 (the
+pipeline's ``cluster.method: ward``, :func:`senca_st.clustering.cluster_spots`)
 and the run's ``note`` says so.  ``--graphst-cluster ward`` uses Ward
 throughout.  Its tutorial refines the DLPFC domains (``refinement=True``,
 ``radius=50``: majority vote over the 50 nearest spots); we do that on Visium

@@ -94,8 +94,9 @@ def seeded(name: str) -> bool:
 
     SENCA-st variants do: their weights, dropout and the spots NT-Xent draws come
     from the seed, and their ARI moves with it.  The baselines (PCA, then the
-    clustering rule with a fixed seed) are deterministic, so they run once: more runs would repeat the same
-    clusters and only cost time (their ``ari_sd`` is 0 by construction).
+    clustering rule with a fixed seed) are deterministic, so they run once: more
+    runs would repeat the same clusters and only cost time (their ``ari_sd`` is
+    0 by construction).
     """
     return method(name).kind == "senca"
 

@@ -2,8 +2,8 @@
 
 SENCA-st feeds the most variable genes to its graph transformer (the paper
 keeps 500; the default, 3000, carries over to sections the settings were not
-chosen on: README, "How it compares"); normalising library size first stops sequencing depth from masquerading as a
-spatial domain.
+chosen on: README, "How it compares"); normalising library size first stops
+sequencing depth from masquerading as a spatial domain.
 """
 
 from __future__ import annotations
