@@ -21,6 +21,7 @@ include: "rules/tiling.smk"
 include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/cluster.smk"
+include: "rules/groups.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

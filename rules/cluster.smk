@@ -13,6 +13,7 @@ rule baseline_embedding:
     benchmark:
         "benchmarks/runs/baseline_embedding/{sample}/{method}.tsv"
     wildcard_constraints:
+        sample=unit_pattern(),
         method="rna_pca|image_only|concat",
     conda:
         "../envs/cluster.yaml"
@@ -25,6 +26,7 @@ rule baseline_embedding:
 
 
 # {run}: a baseline (rna_pca), or one seed of a SENCA-st variant (senca/seed0); see run_pattern().
+# {sample} here and in baseline_embedding, train and consensus: a section or groups/{group}.
 rule cluster:
     input:
         embedding="results/{sample}/methods/{run}/embedding.h5ad",
@@ -36,6 +38,7 @@ rule cluster:
     benchmark:
         "benchmarks/runs/cluster/{sample}/{run}.tsv"
     wildcard_constraints:
+        sample=unit_pattern(),
         run=run_pattern(),
     conda:
         "../envs/cluster.yaml"
@@ -69,7 +72,8 @@ rule consensus:
     benchmark:
         "benchmarks/runs/consensus/{sample}/{method}.tsv"
     wildcard_constraints:
-        method="senca[a-z0-9_]*",
+        sample=unit_pattern(),
+        method=seeded_pattern(),
     conda:
         "../envs/cluster.yaml"
     params:

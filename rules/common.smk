@@ -9,10 +9,11 @@ os.environ.setdefault("SENCA_ST_ROOT", str(workflow.basedir))
 from snakemake.logging import logger
 
 from senca_st import methods as senca_methods
+from senca_st.clustering import AUTO_RANGE
 from senca_st.config_check import check_config, config_files_in_order, spots_needed
 from senca_st.errors import InputError
 from senca_st.her2st_manifest import load_manifest, section_files
-from senca_st.samplesheet import NONE, check_sections, load_sample_sheet
+from senca_st.samplesheet import AUTO, NONE, check_sections, load_sample_sheet
 
 
 def _workflow_path(path):
@@ -47,9 +48,61 @@ for _note in samples.attrs.get("notes", []):
     logger.warning(f"NOTE: {_note}")
 
 
+# --- groups: sections analysed together (senca_st.groups); their files live under
+# results/groups/{group}/, and the rules that run on one section or one group (train,
+# baseline_embedding, cluster, consensus) take sample=groups/{group} (unit_pattern()).
+
+GROUP_DIR = "groups/"
+GROUPS = (
+    {
+        g: list(rows.index)
+        for g, rows in samples[samples["group"] != ""].groupby("group", sort=False)
+    }
+    if "group" in samples.columns
+    else {}
+)
+JOINT = "_joint"
+
+
+def unit_pattern():
+    """What {sample} may be in the rules a group shares with sections: a section or groups/<id>."""
+    return "|".join(
+        [re.escape(s) for s in samples.index]
+        + [re.escape(GROUP_DIR + g) for g in GROUPS]
+    )
+
+
+def section_group(sample):
+    """The section's group id, or '' for a section run alone."""
+    return _row(sample).get("group", "")
+
+
+def joint_methods(group):
+    """Methods run on a group (groups.methods): those using the image only when every section has one."""
+    wanted = config.get("groups", {}).get("methods", ["senca_rna", "rna_pca"])
+    all_images = all(has_image(s) for s in GROUPS[group])
+    return [m for m in wanted if all_images or not senca_methods.method(m).needs_image]
+
+
+def demo_section_index(sample):
+    """A demo section's place in its group (0 alone): later ones are serial sections of the first."""
+    group = _row(sample).get("group", "") if sample in samples.index else ""
+    return GROUPS[group].index(sample) if group else 0
+
+
+def base_method(method):
+    """senca_rna for senca_rna_joint; a method's own name otherwise."""
+    return method[: -len(JOINT)] if method.endswith(JOINT) else method
+
+
+def joint_names():
+    return [m + JOINT for m in senca_methods.METHODS]
+
+
 wildcard_constraints:
     sample="|".join(map(re.escape, samples.index)),
-    method="|".join(senca_methods.METHODS),
+    method="|".join(list(senca_methods.METHODS) + joint_names()),
+    group="|".join(map(re.escape, GROUPS)) or "(?!)",
 
 
 def code_digest(*modules):
@@ -158,9 +211,22 @@ def primary_method(sample):
     return "senca" if has_image(sample) else "senca_rna"
 
 
+def group_primary_method(group):
+    """The joint method a group's figure shows: senca where it runs, else senca_rna, else the first."""
+    methods = joint_methods(group)
+    return next((m for m in ("senca", "senca_rna") if m in methods), methods[0])
+
+
 def n_clusters(wildcards):
-    """Regions to find: the sheet's n_clusters, else 0 meaning 'the annotated regions'."""
-    value = _row(wildcards.sample).get("n_clusters", "")
+    """Regions to find: the sheet's n_clusters (a number or 'auto'), else 0 meaning 'the annotated regions'.
+
+    A group's sections share one value (the sheet check makes sure).
+    """
+    unit = wildcards.sample
+    sample = GROUPS[unit[len(GROUP_DIR) :]][0] if unit.startswith(GROUP_DIR) else unit
+    value = _row(sample).get("n_clusters", "")
+    if value == AUTO:
+        return AUTO
     return int(value) if value else 0
 
 
@@ -170,11 +236,16 @@ def min_spots(wildcards):
     requested = n_clusters(wildcards)
     if not requested and not has_labels(sample):
         requested = config["cluster"]["default_n_clusters"]
+    if requested == AUTO:
+        requested = AUTO_RANGE[0]  # the fewest regions choose_n_clusters considers
     return spots_needed(config["train"], section_methods(sample), requested)
 
 
-def evaluated(sample, method):
-    return f"results/{sample}/methods/{method}/metrics.tsv"
+def evaluated_methods(sample):
+    """The methods a section gets a row of ari.tsv for: its own, then its group's joint ones."""
+    group = section_group(sample)
+    joint = [m + JOINT for m in joint_methods(group)] if group else []
+    return section_methods(sample) + joint
 
 
 def analysis_targets():
@@ -187,17 +258,20 @@ def analysis_targets():
         ]
         targets += [
             f"results/{sample}/methods/{m}/clusters.tsv"
-            for m in section_methods(sample)
+            for m in evaluated_methods(sample)
         ]
+    if GROUPS:
+        targets.append("results/metrics/groups.tsv")
     return targets
 
 
 def report_figures():
     """The report's figures: a region map per section, the metrics and runtime charts."""
-    return [f"results/report/sections/{s}.png" for s in samples.index] + [
-        "results/report/metrics.png",
-        "results/report/runtimes.png",
-    ]
+    return (
+        [f"results/report/sections/{s}.png" for s in samples.index]
+        + [f"results/report/groups/{g}.png" for g in GROUPS]
+        + ["results/report/metrics.png", "results/report/runtimes.png"]
+    )
 
 
 def final_targets():
@@ -262,9 +336,10 @@ def method_runs(method):
     """A method's runs, as paths under results/{sample}/methods/: one per seed, or a baseline's one.
 
     A baseline is deterministic and runs once (senca_st.methods.seeded); a SENCA-st
-    variant runs once per seed into {method}/seed{seed}/.
+    variant runs once per seed into {method}/seed{seed}/ (senca_rna_joint: the
+    section's part of its group's runs, senca_rna_joint/seed{seed}/).
     """
-    if senca_methods.seeded(method):
+    if senca_methods.seeded(base_method(method)):
         return [f"{method}/seed{seed}" for seed in SEEDS]
     return [method]
 
@@ -281,6 +356,23 @@ def run_pattern():
     Exact, so that results/{sample}/methods/senca/clusters.tsv (the consensus)
     never matches the cluster rule.
     """
-    seeded = [m for m in senca_methods.METHODS if senca_methods.seeded(m)]
     once = [m for m in senca_methods.METHODS if not senca_methods.seeded(m)]
-    return f"(?:{'|'.join(once)})|(?:{'|'.join(seeded)})/seed[0-9]+"
+    return f"(?:{'|'.join(once)})|(?:{seeded_pattern()})/seed[0-9]+"
+
+
+def seeded_pattern():
+    """The SENCA-st variants by name, exactly: never a section's senca_rna_joint (rule joint_section)."""
+    return "|".join(m for m in senca_methods.METHODS if senca_methods.seeded(m))
+
+
+def joint_run_pattern():
+    """A section's part of a group run: senca_rna_joint/seed0, senca_rna_joint, rna_pca_joint."""
+    return f"(?:{'|'.join(senca_methods.METHODS)}){JOINT}(?:/seed[0-9]+)?"
+
+
+def group_run(wildcards):
+    """results/groups/{group}/methods/{run}/{file} for a section's {method}_joint[/seed{N}]/{file}."""
+    method, _, seed_dir = wildcards.run.partition("/")
+    run = base_method(method) + (f"/{seed_dir}" if seed_dir else "")
+    group = section_group(wildcards.sample)
+    return f"results/{GROUP_DIR}{group}/methods/{run}/{wildcards.file}"

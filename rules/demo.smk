@@ -13,5 +13,7 @@ rule make_demo:
     params:
         code=code_digest("demo"),
         seed=config.get("demo", {}).get("seed", 0),
+        # demo sections of one group are serial sections of one tumour (senca_st.demo)
+        section=lambda wc: demo_section_index(wc.sample),
     script:
         "../workflow/scripts/make_demo.py"

@@ -21,6 +21,7 @@ rule evaluate:
         code=code_digest("evaluation"),
         sample="{sample}",
         method="{method}",
+        group=lambda wc: section_group(wc.sample) if wc.method.endswith(JOINT) else "",
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -31,13 +32,18 @@ rule aggregate_metrics:
             f"results/{s}/methods/{m}/metrics.tsv"
             for s in samples.index
             if has_labels(s)
-            for m in section_methods(s)
+            for m in evaluated_methods(s)
         ],
         region_f1=lambda wc: [
             f"results/{s}/methods/{m}/region_f1.tsv"
             for s in samples.index
             if has_labels(s)
-            for m in section_methods(s)
+            for m in evaluated_methods(s)
+        ],
+        groups=lambda wc: [
+            f"results/groups/{g}/methods/{m}/group_metrics.tsv"
+            for g in GROUPS
+            for m in joint_methods(g)
         ],
     output:
         ari=report(
@@ -46,6 +52,11 @@ rule aggregate_metrics:
             category="Metrics",
         ),
         region_f1="results/metrics/region_f1.tsv",
+        groups=report(
+            "results/metrics/groups.tsv",
+            caption="../workflow/report/groups_table.rst",
+            category="Metrics",
+        ),
     log:
         "logs/aggregate_metrics.log",
     benchmark:

@@ -74,3 +74,42 @@ rule runtime_figure:
         benchmarks="benchmarks/runs",
     script:
         "../workflow/scripts/runtime_figure.py"
+
+
+rule group_figure:
+    input:
+        spots=lambda wc: expand(
+            "results/{s}/preprocessed.h5ad", s=GROUPS[wc.group]
+        ),
+        clusters=lambda wc: expand(
+            "results/{s}/methods/{m}_joint/clusters.tsv",
+            s=GROUPS[wc.group],
+            m=group_primary_method(wc.group),
+        ),
+        images=lambda wc: [section_image(type("W", (), {"sample": s})) for s in GROUPS[wc.group]],
+    output:
+        report(
+            "results/report/groups/{group}.png",
+            caption="../workflow/report/group_figure.rst",
+            category="Regions",
+            subcategory="groups",
+            labels={"group": "{group}", "figure": "joint regions"},
+        ),
+    log:
+        "logs/group_figure/{group}.log",
+    benchmark:
+        "benchmarks/runs/group_figure/{group}.tsv"
+    conda:
+        "../envs/report.yaml"
+    params:
+        group="{group}",
+        method=lambda wc: group_primary_method(wc.group) + JOINT,
+        sections=lambda wc: GROUPS[wc.group],
+        images=lambda wc: [
+            section_image(type("W", (), {"sample": s})) or "" for s in GROUPS[wc.group]
+        ],
+        datasets=lambda wc: [_row(s)["dataset"] for s in GROUPS[wc.group]],
+        visium_dirs=lambda wc: [_row(s).get("visium_dir", "") for s in GROUPS[wc.group]],
+        user_images=lambda wc: [_row(s).get("image", "") for s in GROUPS[wc.group]],
+    script:
+        "../workflow/scripts/group_figure.py"

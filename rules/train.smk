@@ -15,7 +15,8 @@ rule train:
     benchmark:
         "benchmarks/runs/train/{sample}/{method}/seed{seed}.tsv"
     wildcard_constraints:
-        method="senca[a-z0-9_]*",
+        sample=unit_pattern(),
+        method=seeded_pattern(),
         seed="[0-9]+",
     conda:
         "../envs/train.yaml"

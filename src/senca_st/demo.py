@@ -52,6 +52,12 @@ LOOKS = {
 }
 
 
+#: A serial demo section (``section`` > 0) has this share of the first one's library size
+#: and each gene's level shifted by a normal draw of this sd (log scale).
+SERIAL_DEPTH = 0.5
+SERIAL_BATCH_SD = 0.3
+
+
 def _region_map(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Region index for normalised positions (u, v in [-1, 1]); boundaries are wavy, like tissue."""
     wobble = 0.06 * np.sin(5 * np.arctan2(v, u - 0.1)) + 0.03 * np.sin(3 * u + 2 * v)
@@ -77,8 +83,21 @@ def _lattice(n_cols: int, n_rows: int, pitch: float, margin: float) -> pd.DataFr
     )
 
 
-def _counts(region: np.ndarray, rng: np.random.Generator, n_genes: int, markers: int) -> np.ndarray:
-    """Negative-binomial counts: shared baseline, region programmes, per-spot depth."""
+def _counts(
+    region: np.ndarray,
+    rng: np.random.Generator,
+    n_genes: int,
+    markers: int,
+    section_rng: np.random.Generator | None = None,
+    depth: float = 1.0,
+    batch_sd: float = 0.0,
+) -> np.ndarray:
+    """Negative-binomial counts: shared baseline, region programmes, per-spot depth.
+
+    ``rng`` draws the tissue's biology (baseline, programmes); ``section_rng``
+    (default ``rng``) the section's own draw: sampling noise, ``depth`` (library
+    size relative to the first section) and a per-gene shift of sd ``batch_sd``.
+    """
     n = len(region)
     base = rng.normal(0.0, 1.0, n_genes) - 1.0
     programmes = np.zeros((4, n_genes))
@@ -86,6 +105,10 @@ def _counts(region: np.ndarray, rng: np.random.Generator, n_genes: int, markers:
     for p in range(4):
         genes = order[p * markers : (p + 1) * markers]
         programmes[p, genes] = rng.uniform(0.6, 1.3, markers)
+    rng = section_rng or rng
+    if batch_sd:
+        base = base + rng.normal(0.0, batch_sd, n_genes)
+    base = base + np.log(depth)
     prog = np.array([RNA_PROGRAMME[REGIONS[r]] for r in region])
     log_mu = base[None, :] + programmes[prog] + rng.normal(0, 0.3, (n, 1))
     mu = np.exp(log_mu) * 1.5
@@ -140,12 +163,16 @@ def make_demo_section(
     pitch: float = 40.0,
     n_genes: int = 800,
     markers: int = 30,
+    section: int = 0,
 ) -> dict[str, Path]:
     """Write a demo section in the ST layout to ``out_dir``; return its file paths.
 
     Files: ``counts.tsv.gz`` (rows ``{x}x{y}``), ``spots.tsv`` (x y new_x new_y
     pixel_x pixel_y selected), ``image.png`` and ``labels.tsv`` (x y pixel_x
-    pixel_y label).  Same seed, same files.
+    pixel_y label).  Same seed, same files.  ``section`` > 0: a serial section
+    of the same tumour (same regions, image and gene programmes), with its own
+    sampling noise, SERIAL_DEPTH of the first section's depth and a per-gene
+    shift (SERIAL_BATCH_SD): what a group's joint analysis must see through.
     """
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
@@ -163,7 +190,10 @@ def make_demo_section(
     region_px = np.where((u / 1.08) ** 2 + (v / 1.1) ** 2 <= 1.0, region_px, -1)
     image = _paint((h, w), region_px, rng)
 
-    counts = _counts(spots["region"].to_numpy(), rng, n_genes, markers)
+    serial = {}
+    if section:
+        serial = {"section_rng": np.random.default_rng([seed, section]), "depth": SERIAL_DEPTH, "batch_sd": SERIAL_BATCH_SD}
+    counts = _counts(spots["region"].to_numpy(), rng, n_genes, markers, **serial)
     genes = [f"GENE{i:04d}" for i in range(n_genes)]
     paths = {k: out_dir / f for k, f in [("counts", "counts.tsv.gz"), ("spots", "spots.tsv"), ("image", "image.png"), ("labels", "labels.tsv")]}
 

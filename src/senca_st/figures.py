@@ -261,6 +261,67 @@ def section_figure(
     return Path(output)
 
 
+def group_figure(
+    spots: list[str],
+    clusters: list[str],
+    output: str | Path,
+    group: str,
+    method: str,
+    sections: list[str],
+    images: list[str | None],
+    image_scales: list[float],
+) -> Path:
+    """A group's sections side by side, one colour per joint region in every section, over the H&E where there is one.
+
+    ``spots``, ``clusters``, ``images`` and ``image_scales`` are per section, in
+    ``sections`` order; ``clusters`` are the sections' parts of the group's
+    regions (ids shared across the group).  Regions are matched to the labels
+    of the labelled sections pooled, so a region keeps its colour (and the
+    name of its matched annotation) in every panel.
+    """
+    parts = []
+    for path, table_path in zip(spots, clusters, strict=True):
+        adata = ad.read_h5ad(path, backed="r")
+        table = pd.read_csv(table_path, sep="\t", dtype={"spot": str}).set_index("spot")
+        missing = adata.obs.index.difference(table.index)
+        if len(missing):
+            raise InputError(table_path, f"{len(missing)} spot(s) of {path} have no cluster", "Rerun the group's jobs.")
+        labels = adata.obs["label"].astype(str) if "label" in adata.obs else None
+        parts.append((np.asarray(adata.obsm["spatial"], dtype=np.float64), table.loc[adata.obs.index, "cluster"].to_numpy(), labels))
+    all_cl = np.concatenate([cl for _, cl, _ in parts])
+    pooled = [lab for _, _, lab in parts if lab is not None]
+    labels_all = pd.concat(pooled, ignore_index=True) if pooled else None
+    with_labels = np.concatenate([np.full(len(cl), lab is not None) for _, cl, lab in parts])
+    matched = match_clusters(labels_all, all_cl[with_labels]) if labels_all is not None else {}
+    region_colours = _region_colours(labels_all)
+    colours = _cluster_colours(all_cl, matched, region_colours)
+
+    panel_w = 4.2
+    spans = [np.ptp(xy, axis=0) for xy, _, _ in parts]
+    aspect = max(float(h / w) if w else 1.0 for w, h in spans)
+    fig = Figure(figsize=(panel_w * len(parts), panel_w * aspect + 0.5 + 0.2 * -(-len(colours) // 2)), layout="constrained")
+    axes = fig.subplots(1, len(parts), squeeze=False)[0]
+    for ax, name, (xy_full, cl, labels), image, scale in zip(axes, sections, parts, images, image_scales, strict=True):
+        pitch = spot_spacing(xy_full) if len(xy_full) > 1 else 1.0
+        background, xy, extent, to_fig = _background(image or None, xy_full, 1.5 * pitch, scale)
+        diameter = (0.62 if background is not None else 0.85) * pitch * to_fig
+        _draw_spots(ax, xy, [colours[k] for k in cl], diameter, background, extent, 1.0)
+        title = f"{name}: {len(np.unique(cl))} regions"
+        if labels is not None and annotated(labels).any():
+            title += f" (ARI {agreement(labels, cl)['ari']:.2f})"
+        ax.set_title(title, fontsize=10)
+    sizes = pd.Series(all_cl).value_counts()
+    entries = [
+        (f"{k}" + (f" ≈ {matched[k]}" if k in matched else "") + f" ({sizes.get(k, 0)})", colours[k])
+        for k in sorted(colours, key=lambda v: (str(type(v)), v))
+    ]
+    _legend(axes[0], entries, "region ≈ matched annotation (spots in the group)" if matched else "region (spots in the group)")
+    fig.suptitle(f"Group {group} — {method}: one set of regions across {len(parts)} sections", fontsize=12)
+    _save(fig, output)
+    LOG.info("group %s: region maps of %d sections (%s) -> %s", group, len(parts), method, output)
+    return Path(output)
+
+
 # --------------------------------------------------------------------------- metrics
 
 

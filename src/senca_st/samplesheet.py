@@ -14,12 +14,18 @@ import pandas as pd
 from senca_st.errors import InputError
 
 DATASETS = ("her2st", "visium", "demo", "h5ad")
-COLUMNS = ("sample", "dataset", "n_clusters", "image", "labels", "counts", "spots", "visium_dir", "h5ad", "label_key")
+COLUMNS = (
+    "sample", "dataset", "n_clusters", "group", "image", "labels", "counts", "spots", "visium_dir", "h5ad", "label_key"
+)
 # Columns that name one dataset's files: elsewhere they would be silently ignored, so they are refused.
 ONLY_FOR = {"visium_dir": ("visium",), "h5ad": ("h5ad",), "label_key": ("h5ad",), "counts": ("her2st", "demo"), "spots": ("her2st", "demo")}
 SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Written in the image or labels column: run the section without one, even if its dataset has one.
 NONE = "none"
+# Written in n_clusters: choose the number of regions from the embedding (senca_st.clustering.choose_n_clusters).
+AUTO = "auto"
+# Group results live under results/groups/{group}/: a section may not take that folder's name.
+GROUPS_DIR = "groups"
 
 
 def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.DataFrame:
@@ -74,11 +80,15 @@ def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.
             )
         if row["dataset"] not in DATASETS:
             raise InputError(path, f"{where}: unknown dataset {row['dataset']!r}", f"Use one of {', '.join(DATASETS)}.")
-        if row.get("n_clusters", ""):
+        if row.get("n_clusters", "") and row["n_clusters"] != AUTO:
             try:
                 n = int(row["n_clusters"])
             except ValueError:
-                raise InputError(path, f"{where}: n_clusters {row['n_clusters']!r} is not a whole number", "Give an integer of at least 2.") from None
+                raise InputError(
+                    path,
+                    f"{where}: n_clusters {row['n_clusters']!r} is not a whole number",
+                    f"Give an integer of at least 2, or '{AUTO}' to choose it from the embedding.",
+                ) from None
             if n < 2:
                 raise InputError(path, f"{where}: n_clusters is {n}", "Ask for at least 2 regions.")
         if row["dataset"] == "visium" and not row.get("visium_dir", ""):
@@ -114,9 +124,43 @@ def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.
             raise InputError(path, f"{where}: image {image!r} does not exist", f"Fix the path, or write '{NONE}' to run without an image.")
     if schema is not None:
         _check_rows(sheet, path, schema)
+    _check_groups(sheet, path)
     sheet = sheet.set_index("sample", drop=False)
     sheet.attrs["notes"] = notes
     return sheet
+
+
+def _check_groups(sheet: pd.DataFrame, path: Path) -> None:
+    """A group has two sections at least and one n_clusters (its sections are clustered together)."""
+    if "group" not in sheet.columns or not sheet["group"].any():
+        return
+    if GROUPS_DIR in set(sheet["sample"]):
+        raise InputError(
+            path,
+            f"sample id {GROUPS_DIR!r} is taken by the groups' results folder (results/{GROUPS_DIR}/)",
+            "Rename that section.",
+        )
+    for group, rows in sheet[sheet["group"] != ""].groupby("group", sort=False):
+        if not SAMPLE_ID.match(group):
+            raise InputError(
+                path,
+                f"group {group!r}: the id may hold only letters, digits, '_', '.' and '-' (and start with a letter or digit)",
+                "Rename the group; the id is used in file names.",
+            )
+        if len(rows) < 2:
+            raise InputError(
+                path,
+                f"group {group!r} has one section ({rows['sample'].iloc[0]})",
+                "A group is trained and clustered across its sections: give it two or more, or empty its group cell.",
+            )
+        values = sorted(set(rows["n_clusters"])) if "n_clusters" in rows else [""]
+        if len(values) > 1:
+            listed = ", ".join(f"{s}: {v or 'empty'}" for s, v in zip(rows["sample"], rows["n_clusters"]))
+            raise InputError(
+                path,
+                f"group {group!r}: its sections ask for different n_clusters ({listed})",
+                "A group's sections are clustered together into one set of regions: give them one n_clusters.",
+            )
 
 
 def _check_rows(sheet: pd.DataFrame, path: Path, schema: str | Path) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 from senca_st import baselines, clustering, evaluation, methods, sections
 from senca_st.errors import InputError
 from senca_st.patches import tile_patches
+from senca_st.samplesheet import AUTO
 from senca_st.store import write_h5ad, write_tsv
 
 LOG = logging.getLogger("senca_st")
@@ -102,23 +103,27 @@ def baseline_step(preprocessed: str, features: str, output: str, method: str, n_
     write_h5ad(_embedding_adata(adata.obs_names, method, emb, time.perf_counter() - t0), output)
 
 
-def resolve_n_clusters(requested: int, labels: pd.Series | None, default: int) -> int:
-    """The sheet's value, else the number of annotated regions, else the configured default."""
+def resolve_n_clusters(requested: int | str, labels: pd.Series | None, default: int | str) -> int | str:
+    """The sheet's value, else the number of annotated regions, else the configured default.
+
+    ``"auto"`` (from the sheet or the default) is returned as is: the cluster
+    step then chooses the number from the embedding.
+    """
     if requested:
-        return requested
+        return requested if requested == AUTO else int(requested)
     if labels is not None:
         n = evaluation.n_regions(labels)
         if n >= 2:
             return n
-    return default
+    return default if default == AUTO else int(default)
 
 
 def cluster_step(
     embedding: str,
     spots: str,
     output: str,
-    n_clusters: int,
-    default_n_clusters: int,
+    n_clusters: int | str,
+    default_n_clusters: int | str,
     method: str = "gmm",
     pcs: int = 10,
     seed: int = 0,
@@ -129,6 +134,10 @@ def cluster_step(
     labels = obs["label"] if "label" in obs else None
     k = resolve_n_clusters(n_clusters, labels, default_n_clusters)
     X = emb.obsm[emb.uns["embedding_key"]]
+    if k == AUTO:
+        choice = clustering.choose_n_clusters(X, n_components=pcs, seed=seed)
+        LOG.info("n_clusters auto: %s", choice.describe())
+        k = choice.n_clusters
     clusters = clustering.cluster_spots(X, k, source=embedding, method=method, n_components=pcs, seed=seed)
     LOG.info("%d spots in %d regions (%s)", len(clusters), k, method)
     write_tsv(pd.DataFrame({"spot": emb.obs_names, "cluster": clusters}), output)
@@ -143,12 +152,21 @@ def read_clusters(path: str, spots: pd.Index) -> np.ndarray:
 
 
 def evaluate_step(
-    spots: str, embedding: str, clusters: str, runs: list[str], metrics: str, region_f1: str, sample: str, method: str
+    spots: str,
+    embedding: str,
+    clusters: str,
+    runs: list[str],
+    metrics: str,
+    region_f1: str,
+    sample: str,
+    method: str,
+    group: str = "",
 ) -> None:
     """One method on one section: its runs' mean and sd (ARI, NMI), and its consensus clusters' scores.
 
     ``runs`` are the clusters of each seed (a baseline's single run: ``clusters``
     itself); ``clusters`` is the consensus, which the region F1 describes.
+    ``group``: the group whose joint regions these are (``<method>_joint``), else empty.
     """
     obs = ad.read_h5ad(spots, backed="r").obs
     if "label" not in obs:
@@ -166,6 +184,7 @@ def evaluate_step(
             {
                 "sample": sample,
                 "method": method,
+                "group": group,
                 "ari": ari,
                 "ari_sd": ari_sd,
                 "ari_consensus": scores["ari"],
@@ -195,6 +214,7 @@ def evaluate_step(
 METRIC_COLUMNS = [
     "sample",
     "method",
+    "group",
     "ari",
     "ari_sd",
     "ari_consensus",
@@ -208,11 +228,33 @@ METRIC_COLUMNS = [
 ]
 
 
-def aggregate_step(metrics: list[str], region_f1: list[str], ari_out: str, f1_out: str) -> pd.DataFrame:
-    table = pd.concat([pd.read_csv(p, sep="\t") for p in metrics]) if metrics else pd.DataFrame(columns=METRIC_COLUMNS)
+#: Columns of results/metrics/groups.tsv (one row per group and method; see group_metrics_step).
+GROUP_COLUMNS = [
+    "group", "method", "sections", "n_spots", "n_regions", "regions_shared", "regions_one_section", "mixing", "ari_pooled"
+]
+
+
+def _read_rows(path: str) -> pd.DataFrame:
+    """A one-row metrics table; ``group`` stays text (empty for a section run alone)."""
+    return pd.read_csv(path, sep="\t", dtype={"group": str})
+
+
+def aggregate_step(
+    metrics: list[str],
+    region_f1: list[str],
+    ari_out: str,
+    f1_out: str,
+    groups: list[str] | None = None,
+    groups_out: str | None = None,
+) -> pd.DataFrame:
+    """The per-section, per-method rows into ``ari.tsv`` and ``region_f1.tsv`` (and the groups' into ``groups.tsv``)."""
+    table = pd.concat([_read_rows(p) for p in metrics]) if metrics else pd.DataFrame(columns=METRIC_COLUMNS)
     f1 = pd.concat([pd.read_csv(p, sep="\t") for p in region_f1]) if region_f1 else pd.DataFrame()
     write_tsv(table[METRIC_COLUMNS], ari_out)
     write_tsv(f1, f1_out)
+    if groups_out:
+        rows = pd.concat([_read_rows(p) for p in groups]) if groups else pd.DataFrame(columns=GROUP_COLUMNS)
+        write_tsv(rows[GROUP_COLUMNS], groups_out)
     return table
 
 
@@ -257,3 +299,106 @@ def consensus_step(runs: list[str], embeddings: list[str], seeds: list[int], out
     emb.uns["seconds_per_seed"] = np.asarray(seconds, dtype=np.float64)
     emb.uns["seconds"] = float(np.mean(seconds))
     write_h5ad(emb, out_embedding)
+
+
+# --------------------------------------------------------------------------- groups (senca_st.groups)
+
+
+def group_preprocess_step(
+    spots: list[str], preprocessed: list[str], sections: list[str], output: str, n_top_genes: int, min_spots_per_gene: int
+) -> None:
+    """Rule ``group_preprocess``: a group's sections -> one preprocessed AnnData (see :func:`groups.combine_sections`).
+
+    Each section keeps the spots its own preprocessing kept, so its joint and
+    single-section regions cover the same spots.
+    """
+    from senca_st.groups import combine_sections
+
+    raw, keep, sources = {}, {}, {}
+    for name, spots_path, pre_path in zip(sections, spots, preprocessed, strict=True):
+        raw[name] = ad.read_h5ad(spots_path)
+        keep[name] = ad.read_h5ad(pre_path, backed="r").obs_names.copy()
+        sources[name] = str(raw[name].uns.get("section", {}).get("counts", "") or spots_path)
+    joint = combine_sections(raw, keep, n_top_genes=n_top_genes, min_spots_per_gene=min_spots_per_gene, sources=sources)
+    write_h5ad(joint, output)
+
+
+def group_features_step(features: list[str], preprocessed: list[str], output: str) -> None:
+    """Rule ``group_features``: the sections' image features stacked in the group's spot order."""
+    from senca_st.store import write_npy
+
+    blocks = []
+    for feats_path, pre_path in zip(features, preprocessed, strict=True):
+        feats = np.load(feats_path)
+        n = ad.read_h5ad(pre_path, backed="r").n_obs
+        if feats.shape[0] != n:
+            raise InputError(feats_path, f"has {feats.shape[0]} rows but {pre_path} has {n} spots", "Re-run image_features for this section.")
+        blocks.append(feats)
+    write_npy(np.vstack(blocks), output)
+
+
+def section_part_step(source: str, output: str, section: str) -> None:
+    """Rule ``joint_section``: one section's rows of a group's ``clusters.tsv`` or ``embedding.h5ad``, under its own spot ids."""
+    from senca_st.groups import SPOT_SEP
+
+    prefix = f"{section}{SPOT_SEP}"
+    if source.endswith(".tsv"):
+        table = pd.read_csv(source, sep="\t", dtype={"spot": str})
+        part = table[table["spot"].str.startswith(prefix)].copy()
+        part["spot"] = part["spot"].str.slice(len(prefix))
+        if part.empty:
+            raise InputError(source, f"has no spot of section {section}", "Rerun the group's jobs.")
+        write_tsv(part, output)
+        return
+    emb = ad.read_h5ad(source)
+    rows = emb.obs_names.str.startswith(prefix)
+    if not rows.any():
+        raise InputError(source, f"has no spot of section {section}", "Rerun the group's jobs.")
+    part = emb[rows].copy()
+    part.obs_names = part.obs_names.str.slice(len(prefix))
+    write_h5ad(part, output)
+
+
+def group_metrics_step(preprocessed: str, embedding: str, clusters: str, output: str, group: str, method: str) -> pd.DataFrame:
+    """Rule ``group_metrics``: does a group's joint embedding split by section, and do its regions recur?
+
+    One row: sections, regions found, how many occur in two sections or more
+    (and which occur in one section only, ``region:section``), the mixing score
+    (:func:`groups.mixing_score`) and, where sections are labelled, the ARI of
+    the joint regions over their spots pooled.
+    """
+    from senca_st.groups import mixing_score, regions_by_sections
+
+    obs = ad.read_h5ad(preprocessed, backed="r").obs
+    emb = ad.read_h5ad(embedding)
+    X = emb[obs.index].obsm[emb.uns["embedding_key"]]
+    cl = read_clusters(clusters, obs.index)
+    section = obs["section"].astype(str).to_numpy()
+    where = regions_by_sections(cl, section)
+    single = [f"{r}:{secs[0]}" for r, secs in sorted(where.items()) if len(secs) == 1]
+    pooled = np.nan
+    if "label" in obs and evaluation.annotated(obs["label"].astype(str)).any():
+        pooled = evaluation.agreement(obs["label"].astype(str), cl)["ari"]
+    row = pd.DataFrame(
+        [
+            {
+                "group": group,
+                "method": method,
+                "sections": ",".join(dict.fromkeys(section)),
+                "n_spots": len(cl),
+                "n_regions": len(where),
+                "regions_shared": sum(len(s) >= 2 for s in where.values()),
+                "regions_one_section": ",".join(single),
+                "mixing": mixing_score(X, section),
+                "ari_pooled": pooled,
+            }
+        ]
+    )
+    LOG.info(
+        "group %s %s: %d of %d regions in two sections or more%s; mixing %.3f; pooled ARI %s",
+        group, method, row["regions_shared"].iloc[0], len(where),
+        f" (one section only: {', '.join(single)})" if single else "", row["mixing"].iloc[0],
+        "n/a" if np.isnan(pooled) else f"{pooled:.4f}",
+    )
+    write_tsv(row, output)
+    return row

@@ -9,4 +9,6 @@ with rule_step(snakemake.log[0]):
         region_f1=list(snakemake.input.region_f1),
         ari_out=snakemake.output.ari,
         f1_out=snakemake.output.region_f1,
+        groups=list(snakemake.input.groups),
+        groups_out=snakemake.output.groups,
     )

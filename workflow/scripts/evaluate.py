@@ -13,4 +13,5 @@ with rule_step(snakemake.log[0]):
         region_f1=snakemake.output.region_f1,
         sample=snakemake.params.sample,
         method=snakemake.params.method,
+        group=snakemake.params.group,
     )
