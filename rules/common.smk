@@ -372,7 +372,7 @@ def joint_run_pattern():
 
 def group_run(wildcards):
     """results/groups/{group}/methods/{run}/{file} for a section's {method}_joint[/seed{N}]/{file}."""
-    method, _, seed_dir = wildcards.run.partition("/")
-    run = base_method(method) + (f"/{seed_dir}" if seed_dir else "")
+    method, sep, seed_dir = wildcards.run.partition("/")
+    run = base_method(method) + sep + seed_dir
     group = section_group(wildcards.sample)
     return f"results/{GROUP_DIR}{group}/methods/{run}/{wildcards.file}"

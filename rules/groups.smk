@@ -30,9 +30,7 @@ rule group_preprocess:
 
 rule group_features:
     input:
-        features=lambda wc: expand(
-            "results/{s}/image_features.npy", s=GROUPS[wc.group]
-        ),
+        features=lambda wc: expand("results/{s}/image_features.npy", s=GROUPS[wc.group]),
         preprocessed=lambda wc: expand(
             "results/{s}/preprocessed.h5ad", s=GROUPS[wc.group]
         ),

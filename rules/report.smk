@@ -78,15 +78,15 @@ rule runtime_figure:
 
 rule group_figure:
     input:
-        spots=lambda wc: expand(
-            "results/{s}/preprocessed.h5ad", s=GROUPS[wc.group]
-        ),
+        spots=lambda wc: expand("results/{s}/preprocessed.h5ad", s=GROUPS[wc.group]),
         clusters=lambda wc: expand(
             "results/{s}/methods/{m}_joint/clusters.tsv",
             s=GROUPS[wc.group],
             m=group_primary_method(wc.group),
         ),
-        images=lambda wc: [section_image(type("W", (), {"sample": s})) for s in GROUPS[wc.group]],
+        images=lambda wc: [
+            section_image(type("W", (), {"sample": s})) for s in GROUPS[wc.group]
+        ],
     output:
         report(
             "results/report/groups/{group}.png",

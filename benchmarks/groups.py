@@ -1,0 +1,117 @@
+"""Joint regions across a patient's sections against single-section regions, and ``n_clusters: auto``.
+
+A measurement script, not a test::
+
+    python benchmarks/groups.py [--groups A,B,C,D,dlpfc] [--seeds 0,1] [--auto]
+
+Groups: HER2ST patients A-D (sections 1-6 each, section 1 labelled) and DLPFC
+151673 + 151674 (two adjacent sections of one brain), read, preprocessed and
+combined with the pipeline's own code (:func:`senca_st.groups.combine_sections`),
+trained as ``senca_rna`` on the whole group (each section its own spot graph)
+and clustered together with k = the number of annotated regions.  Printed per
+group and seed: the joint regions' ARI on each labelled section and on the
+labelled spots pooled, how many regions occur in two sections or more, and the
+mixing score; ``rna_pca`` likewise.  The single-section figures to compare with
+come from ``benchmarks/loso.py`` / ``make bench`` (same sections, seeds, ARI rule).
+
+``--auto``: also ``n_clusters: auto`` on each labelled section alone
+(:func:`senca_st.clustering.choose_n_clusters`): chosen k, runner-up, the ARI at
+the chosen k and at the annotated k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from senca_st.baselines import pca_embedding
+from senca_st.clustering import choose_n_clusters, cluster_spots
+from senca_st.evaluation import agreement, n_regions
+from senca_st.groups import combine_sections, mixing_score, regions_by_sections
+from senca_st.methods import train_settings
+from senca_st.preprocess import preprocess_section
+from senca_st.sections import read_h5ad_section, read_st_section
+from senca_st.training import train_section
+
+REPO = Path(__file__).resolve().parents[1]
+GROUPS = {**{p: [f"{p}{i}" for i in range(1, 7)] for p in "ABCD"}, "dlpfc": ["151673", "151674"]}
+
+
+def read(section: str, her2st: Path, dlpfc: Path):
+    if section.startswith("15"):
+        return read_h5ad_section(dlpfc / f"{section}.h5ad", label_key="layer")
+    d = her2st / "data"
+    labels = d / "ST-pat" / "lbl" / f"{section}_labeled_coordinates.tsv"
+    return read_st_section(
+        d / "ST-cnts" / f"{section}.tsv.gz", d / "ST-spotfiles" / f"{section}_selection.tsv", labels if labels.exists() else None
+    )
+
+
+def embed(method: str, X: np.ndarray, coords: np.ndarray, seed: int) -> np.ndarray:
+    if method == "rna_pca":
+        return pca_embedding(X, 20, 0)
+    settings = train_settings({}, "senca_rna")
+    settings["seed"] = seed
+    return train_section(X, coords, None, settings, log=lambda _: None).embedding
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--her2st", type=Path, default=REPO.parent / "shared" / "data" / "her2st")
+    ap.add_argument("--dlpfc", type=Path, default=REPO.parent / "shared" / "data" / "dlpfc")
+    ap.add_argument("--groups", default="A,B,C,D,dlpfc")
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--n-top-genes", type=int, default=3000)
+    ap.add_argument("--auto", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for group in args.groups.split(","):
+        sections = GROUPS[group]
+        raw = {s: read(s, args.her2st, args.dlpfc) for s in sections}
+        single = {s: preprocess_section(raw[s], n_top_genes=args.n_top_genes) for s in sections}
+        joint = combine_sections(raw, {s: a.obs_names for s, a in single.items()}, n_top_genes=args.n_top_genes)
+        section = joint.obs["section"].astype(str).to_numpy()
+        labelled = [s for s in sections if "label" in raw[s].obs]
+        k = n_regions(joint.obs["label"][np.isin(section, labelled)])
+        pooled = np.isin(section, labelled)
+        for method in ("rna_pca", "senca_rna"):
+            for seed in seeds if method == "senca_rna" else [0]:
+                t0 = time.perf_counter()
+                emb = embed(method, joint.X, joint.obsm["spatial"], seed)
+                cl = cluster_spots(emb, k, seed=seed)
+                aris = {s: agreement(joint.obs["label"][section == s].astype(str), cl[section == s])["ari"] for s in labelled}
+                where = regions_by_sections(cl, section)
+                print(
+                    f"{group}\t{method}_joint\tseed {seed}\tk {k}\t"
+                    + " ".join(f"{s} {v:.3f}" for s, v in aris.items())
+                    + f"\tpooled {agreement(joint.obs['label'][pooled].astype(str), cl[pooled])['ari']:.3f}"
+                    + f"\tshared {sum(len(v) >= 2 for v in where.values())}/{len(where)}"
+                    + f"\tmixing {mixing_score(emb, section):.3f}\t{time.perf_counter() - t0:.0f} s",
+                    flush=True,
+                )
+        if args.auto:
+            for s in labelled:
+                a = single[s]
+                labels = a.obs["label"].astype(str)
+                for seed in seeds:
+                    emb = embed("senca_rna", a.X, np.asarray(a.obsm["spatial"]), seed)
+                    choice = choose_n_clusters(emb, seed=seed)
+                    ari_auto = agreement(labels, cluster_spots(emb, choice.n_clusters, seed=seed))["ari"]
+                    ari_true = agreement(labels, cluster_spots(emb, n_regions(labels), seed=seed))["ari"]
+                    print(
+                        f"{s}\tauto\tseed {seed}\tannotated {n_regions(labels)}\tchosen {choice.n_clusters}"
+                        f"\trunner-up {choice.runner_up}\tARI {ari_auto:.3f}\tARI at annotated k {ari_true:.3f}",
+                        flush=True,
+                    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
