@@ -14,6 +14,7 @@ from senca_st.config_check import check_config, config_files_in_order, spots_nee
 from senca_st.errors import InputError
 from senca_st.her2st_manifest import load_manifest, section_files
 from senca_st.samplesheet import AUTO, NONE, check_sections, load_sample_sheet
+from senca_st.sections import visium_folder
 
 
 def _workflow_path(path):
@@ -139,6 +140,17 @@ def _her2st_files(sample):
     return section_files(her2st_manifest, sample)
 
 
+def visium_outs(sample):
+    """A Visium section's Space Ranger folder: visium_dir, or its Visium HD binning (bin_um).
+
+    Empty for other datasets; the sheet check made sure the binning exists.
+    """
+    row = _row(sample)
+    if row["dataset"] != "visium":
+        return ""
+    return str(visium_folder(row["visium_dir"], row.get("bin_um", "") or None))
+
+
 def section_inputs(wildcards):
     """The section's raw files: counts, spots, (labels), as the dataset lays them out.
 
@@ -162,7 +174,7 @@ def section_inputs(wildcards):
     elif row["dataset"] == "h5ad":
         files = {"h5ad": row["h5ad"]}
     else:  # visium
-        outs = Path(row["visium_dir"])
+        outs = Path(visium_outs(wildcards.sample))
         files = {"matrix": str(outs / "filtered_feature_bc_matrix.h5")}
     for col in ("counts", "spots", "labels"):
         if row.get(col, ""):
@@ -187,7 +199,7 @@ def section_image(wildcards):
         return f"resources/her2st/{up['image']}" if up["image"] else []
     if row["dataset"] == "h5ad":
         return []  # an AnnData file brings no image of its own
-    return str(Path(row["visium_dir"]) / "spatial" / "tissue_hires_image.png")
+    return str(Path(visium_outs(wildcards.sample)) / "spatial" / "tissue_hires_image.png")
 
 
 def has_image(sample):

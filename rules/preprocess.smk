@@ -12,7 +12,7 @@ rule load_section:
     params:
         code=code_digest("sections"),
         dataset=lambda wc: _row(wc.sample)["dataset"],
-        visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
+        visium_dir=lambda wc: visium_outs(wc.sample),
         label_key=lambda wc: _row(wc.sample).get("label_key", ""),
         image=section_image,
     script:

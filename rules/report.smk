@@ -25,7 +25,7 @@ rule section_figure:
         sample="{sample}",
         method=lambda wc: primary_method(wc.sample),
         dataset=lambda wc: _row(wc.sample)["dataset"],
-        visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
+        visium_dir=lambda wc: visium_outs(wc.sample),
         user_image=lambda wc: _row(wc.sample).get("image", ""),
     script:
         "../workflow/scripts/section_figure.py"
@@ -109,7 +109,7 @@ rule group_figure:
             section_image(type("W", (), {"sample": s})) or "" for s in GROUPS[wc.group]
         ],
         datasets=lambda wc: [_row(s)["dataset"] for s in GROUPS[wc.group]],
-        visium_dirs=lambda wc: [_row(s).get("visium_dir", "") for s in GROUPS[wc.group]],
+        visium_dirs=lambda wc: [visium_outs(s) for s in GROUPS[wc.group]],
         user_images=lambda wc: [_row(s).get("image", "") for s in GROUPS[wc.group]],
     script:
         "../workflow/scripts/group_figure.py"

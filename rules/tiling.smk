@@ -15,7 +15,7 @@ rule tile_patches:
         patch_px=config["tiling"]["patch_px"],
         degree=config["tiling"]["neighbour_degree"],
         dataset=lambda wc: _row(wc.sample)["dataset"],
-        visium_dir=lambda wc: _row(wc.sample).get("visium_dir", ""),
+        visium_dir=lambda wc: visium_outs(wc.sample),
         user_image=lambda wc: _row(wc.sample).get("image", ""),
     script:
         "../workflow/scripts/tile_patches.py"

@@ -15,10 +15,11 @@ from senca_st.errors import InputError
 
 DATASETS = ("her2st", "visium", "demo", "h5ad")
 COLUMNS = (
-    "sample", "dataset", "n_clusters", "group", "image", "labels", "counts", "spots", "visium_dir", "h5ad", "label_key"
+    "sample", "dataset", "n_clusters", "group", "image", "labels", "counts", "spots", "visium_dir", "bin_um", "h5ad",
+    "label_key",
 )
 # Columns that name one dataset's files: elsewhere they would be silently ignored, so they are refused.
-ONLY_FOR = {"visium_dir": ("visium",), "h5ad": ("h5ad",), "label_key": ("h5ad",), "counts": ("her2st", "demo"), "spots": ("her2st", "demo")}
+ONLY_FOR = {"visium_dir": ("visium",), "bin_um": ("visium",), "h5ad": ("h5ad",), "label_key": ("h5ad",), "counts": ("her2st", "demo"), "spots": ("her2st", "demo")}
 SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Written in the image or labels column: run the section without one, even if its dataset has one.
 NONE = "none"
@@ -112,6 +113,17 @@ def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.
             value = row.get(col, "")
             if value and not Path(value).exists():
                 raise InputError(path, f"{where}: {col} {value!r} does not exist", "Fix the path (relative to the directory you run snakemake from).")
+        if row.get("bin_um", "") and row.get("visium_dir", "") and Path(row["visium_dir"]).exists():
+            from senca_st.sections import HD_BINS, visium_folder
+
+            if row["bin_um"] not in {str(b) for b in HD_BINS}:
+                raise InputError(
+                    path, f"{where}: bin_um {row['bin_um']!r} is not a Visium HD bin size", f"Use one of {', '.join(map(str, HD_BINS))} (µm)."
+                )
+            try:
+                visium_folder(row["visium_dir"], row["bin_um"])
+            except InputError as err:
+                raise InputError(path, f"{where}: {err.path}: {err.problem}", err.hint) from None
         labels = row.get("labels", "")
         if labels and labels != NONE and not Path(labels).exists():
             notes.append(
