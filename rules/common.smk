@@ -8,6 +8,7 @@ os.environ.setdefault("SENCA_ST_ROOT", str(workflow.basedir))
 
 from snakemake.logging import logger
 
+from senca_st import cscc as senca_cscc
 from senca_st import methods as senca_methods
 from senca_st.clustering import AUTO_RANGE
 from senca_st.config_check import check_config, config_files_in_order, spots_needed
@@ -171,6 +172,12 @@ def section_inputs(wildcards):
             for kind in ("counts", "spots", "labels")
             if up[kind] and not row.get(kind, "")
         }
+    elif row["dataset"] == "cscc":
+        files = {
+            kind: f"resources/cscc/{path}"
+            for kind, path in cscc_files(wildcards.sample).items()
+            if not row.get(kind, "")
+        }
     elif row["dataset"] == "h5ad":
         files = {"h5ad": row["h5ad"]}
     else:  # visium
@@ -197,8 +204,8 @@ def section_image(wildcards):
     if row["dataset"] == "her2st":
         up = _her2st_files(wildcards.sample)
         return f"resources/her2st/{up['image']}" if up["image"] else []
-    if row["dataset"] == "h5ad":
-        return []  # an AnnData file brings no image of its own
+    if row["dataset"] in ("h5ad", "cscc"):
+        return []  # no image of their own (cSCC's image files are not known by name)
     return str(Path(visium_outs(wildcards.sample)) / "spatial" / "tissue_hires_image.png")
 
 
@@ -291,6 +298,19 @@ def final_targets():
 
 
 # --- input functions and params of the download, features and train rules
+
+
+def cscc_files(sample):
+    """GEO paths of a cSCC section's counts and spots (none for a sample the sheet gives files for)."""
+    return senca_cscc.section_files(sample) if sample in senca_cscc.SECTIONS else {}
+
+
+def cscc_url(wildcards):
+    """GEO URL of resources/cscc/{path}: cscc.base_url joined with the path."""
+    base = config.get("cscc", {}).get(
+        "base_url", "https://ftp.ncbi.nlm.nih.gov/geo/samples"
+    )
+    return f"{base.rstrip('/')}/{wildcards.path}"
 
 
 def her2st_url(wildcards):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gzip
 import hashlib
 import http.client
 import logging
@@ -23,6 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 from senca_st.errors import InputError
@@ -64,10 +66,33 @@ def _digests(path: Path) -> tuple[str, str]:
     return sha256.hexdigest(), sha1.hexdigest()
 
 
+def gzip_problem(path: str | Path) -> str | None:
+    """None when ``path`` is one or more complete gzip members, else what is wrong.
+
+    Where no size or checksum is published (GEO), this is the check left: a
+    cut-off or corrupted transfer fails gzip's length and CRC check.
+    """
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(CHUNK):
+                pass
+    except (EOFError, OSError, zlib.error) as err:
+        return f"not a complete gzip file ({err})"
+    return None
+
+
 def verify(
-    path: str | Path, *, size: int | None = None, sha256: str | None = None, git_blob_sha1: str | None = None
+    path: str | Path,
+    *,
+    size: int | None = None,
+    sha256: str | None = None,
+    git_blob_sha1: str | None = None,
+    gzip_whole: bool = False,
 ) -> str | None:
-    """Return None when ``path`` matches every checksum given, else what is wrong (expected and got)."""
+    """Return None when ``path`` matches every checksum given, else what is wrong (expected and got).
+
+    ``gzip_whole``: also require a complete gzip stream (:func:`gzip_problem`).
+    """
     path = Path(path)
     got_size = path.stat().st_size
     if size is not None and got_size != int(size):
@@ -78,6 +103,8 @@ def verify(
             return f"sha256 mismatch: expected {sha256.lower()}, got {got_sha256}"
         if git_blob_sha1 and got_sha1 != git_blob_sha1.lower():
             return f"git blob SHA-1 mismatch: expected {git_blob_sha1.lower()}, got {got_sha1}"
+    if gzip_whole:
+        return gzip_problem(path)
     return None
 
 
@@ -97,6 +124,7 @@ def fetch(
     """Download ``url`` (https, http or file) to ``dest``, verified; return ``dest``.
 
     ``retries`` transient failures are retried after ``backoff * 2**n`` seconds.
+    A ``.gz`` file is also checked to be a complete gzip stream.
     ``setting`` is the config key a user edits to change the URL; it only
     appears in error messages.  Raises :class:`DownloadError`.
     """
@@ -116,15 +144,18 @@ def fetch(
             f"unsupported URL scheme {scheme or '(none)'!r}",
             f"Set {setting} to an https://, http:// or file:// URL.",
         )
+    gz = dest.name.endswith(".gz")
     if all(v is None for v in checks.values()):
-        log.warning("%s: no size or checksum known; the file cannot be verified", url)
+        log.warning(
+            "%s: no size or checksum known; %s", url, "only its gzip integrity is checked" if gz else "the file cannot be verified"
+        )
     try:
         for _ in range(2):
             if scheme == "file":
                 resumed = _copy_local(url, part, setting)
             else:
                 resumed = _download(url, part, checks["size"], retries, backoff, timeout, log, setting)
-            problem = verify(part, **checks)
+            problem = verify(part, **checks, gzip_whole=gz)
             if not problem:
                 break
             _unlink(part)

@@ -13,13 +13,13 @@ import pandas as pd
 
 from senca_st.errors import InputError
 
-DATASETS = ("her2st", "visium", "demo", "h5ad")
+DATASETS = ("her2st", "visium", "demo", "h5ad", "cscc")
 COLUMNS = (
     "sample", "dataset", "n_clusters", "group", "image", "labels", "counts", "spots", "visium_dir", "bin_um", "h5ad",
     "label_key",
 )
 # Columns that name one dataset's files: elsewhere they would be silently ignored, so they are refused.
-ONLY_FOR = {"visium_dir": ("visium",), "bin_um": ("visium",), "h5ad": ("h5ad",), "label_key": ("h5ad",), "counts": ("her2st", "demo"), "spots": ("her2st", "demo")}
+ONLY_FOR = {"visium_dir": ("visium",), "bin_um": ("visium",), "h5ad": ("h5ad",), "label_key": ("h5ad",), "counts": ("her2st", "demo", "cscc"), "spots": ("her2st", "demo", "cscc")}
 SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Written in the image or labels column: run the section without one, even if its dataset has one.
 NONE = "none"
@@ -199,7 +199,16 @@ def check_sections(
     """Every section must have files: a HER2ST section not in the manifest needs the sheet's counts and spots."""
     from senca_st.her2st_manifest import all_sections, section_files
 
+    from senca_st import cscc
+
     for sample, row in sheet.iterrows():
+        if row["dataset"] == "cscc" and sample not in cscc.SECTIONS and not (row.get("counts", "") and row.get("spots", "")):
+            raise InputError(
+                sheet_path,
+                f"sample {sample!r} is not a cSCC section of GSE144240 (those are {', '.join(cscc.SECTIONS)}) and the sheet names "
+                "no counts and spots files",
+                "Use a cSCC section id, or give your files in the counts and spots columns.",
+            )
         if row["dataset"] != "her2st":
             continue
         upstream = section_files(manifest, sample)

@@ -1,4 +1,4 @@
-"""Rule download_her2st_file: fetch one upstream file and verify it against the manifest."""
+"""Rules download_her2st_file, download_cscc_file: fetch one upstream file and verify it (manifest, gzip)."""
 
 from senca_st.download import fetch
 from senca_st.runlog import rule_step
@@ -12,4 +12,5 @@ with rule_step(snakemake.log[0]) as log:
         sha256=entry.get("sha256") or None,
         git_blob_sha1=entry.get("git_blob_sha1") or None,
         log=log,
+        setting=snakemake.params.get("setting", "her2st.base_url"),
     )
