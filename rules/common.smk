@@ -10,6 +10,7 @@ from snakemake.logging import logger
 
 from senca_st import cscc as senca_cscc
 from senca_st import methods as senca_methods
+from senca_st import visium_datasets as senca_visium
 from senca_st.clustering import AUTO_RANGE
 from senca_st.config_check import check_config, config_files_in_order, spots_needed
 from senca_st.errors import InputError
@@ -141,15 +142,42 @@ def _her2st_files(sample):
     return section_files(her2st_manifest, sample)
 
 
+VISIUM_CONFIG = {
+    "base_url": "https://cf.10xgenomics.com/samples/spatial-exp",
+    "full_image": True,
+    **config.get("visium", {}),
+}
+
+
 def visium_outs(sample):
-    """A Visium section's Space Ranger folder: visium_dir, or its Visium HD binning (bin_um).
+    """A Visium section's Space Ranger folder: visium_dir, its Visium HD binning (bin_um),
+    or resources/visium/{visium_id}/outs for a 10x dataset downloaded by name.
 
     Empty for other datasets; the sheet check made sure the binning exists.
     """
     row = _row(sample)
     if row["dataset"] != "visium":
         return ""
+    if row.get("visium_id", ""):
+        return f"resources/visium/{row['visium_id']}/outs"
     return str(visium_folder(row["visium_dir"], row.get("bin_um", "") or None))
+
+
+def section_user_image(sample):
+    """The full-resolution image a Visium section is tiled from: the sheet's image column, else a
+    downloaded 10x dataset's image.tif (visium.full_image), else '' (the hires PNG)."""
+    row = _row(sample)
+    image = row.get("image", "")
+    if not image and row.get("visium_id", "") and VISIUM_CONFIG["full_image"]:
+        return f"resources/visium/{row['visium_id']}/image.tif"
+    return image
+
+
+def visium_url(wildcards):
+    """10x URL of resources/visium/{vid}/{file} (senca_st.visium_datasets)."""
+    return senca_visium.url(
+        VISIUM_CONFIG["base_url"], wildcards.vid, Path(wildcards.file).name
+    )
 
 
 def section_inputs(wildcards):
@@ -183,6 +211,8 @@ def section_inputs(wildcards):
     else:  # visium
         outs = Path(visium_outs(wildcards.sample))
         files = {"matrix": str(outs / "filtered_feature_bc_matrix.h5")}
+        if row.get("visium_id", ""):  # downloaded: its spatial/ folder comes from rule unpack_visium_spatial
+            files["spatial"] = str(outs / "spatial" / "scalefactors_json.json")
     for col in ("counts", "spots", "labels"):
         if row.get(col, ""):
             files[col] = row[col]
@@ -206,7 +236,9 @@ def section_image(wildcards):
         return f"resources/her2st/{up['image']}" if up["image"] else []
     if row["dataset"] in ("h5ad", "cscc"):
         return []  # no image of their own (cSCC's image files are not known by name)
-    return str(Path(visium_outs(wildcards.sample)) / "spatial" / "tissue_hires_image.png")
+    return section_user_image(wildcards.sample) or str(
+        Path(visium_outs(wildcards.sample)) / "spatial" / "tissue_hires_image.png"
+    )
 
 
 def has_image(sample):

@@ -44,3 +44,44 @@ rule download_cscc_file:
         setting="cscc.base_url",
     script:
         "../workflow/scripts/download_file.py"
+
+
+# 10x public Visium datasets by name (sample sheet visium_id; senca_st.visium_datasets): the
+# matrix straight into outs/, the spatial tarball and the full-resolution image beside it.
+# 10x publishes no checksums: the transfer's length, the gzip stream and the HDF5 signature are checked.
+rule download_visium_file:
+    output:
+        "resources/visium/{vid}/{file}",
+    log:
+        "logs/download_visium/{vid}/{file}.log",
+    benchmark:
+        "benchmarks/runs/download_visium/{vid}/{file}.tsv"
+    wildcard_constraints:
+        file=r"outs/filtered_feature_bc_matrix\.h5|spatial\.tar\.gz|image\.tif",
+    retries: 0
+    localrule: True
+    conda:
+        "../envs/download.yaml"
+    params:
+        url=visium_url,
+        entry={"size": "", "sha256": "", "git_blob_sha1": ""},
+        setting="visium.base_url",
+    script:
+        "../workflow/scripts/download_file.py"
+
+
+rule unpack_visium_spatial:
+    input:
+        "resources/visium/{vid}/spatial.tar.gz",
+    output:
+        "resources/visium/{vid}/outs/spatial/scalefactors_json.json",
+        "resources/visium/{vid}/outs/spatial/tissue_hires_image.png",
+    log:
+        "logs/unpack_visium_spatial/{vid}.log",
+    benchmark:
+        "benchmarks/runs/unpack_visium_spatial/{vid}.tsv"
+    localrule: True
+    conda:
+        "../envs/download.yaml"
+    script:
+        "../workflow/scripts/unpack_visium_spatial.py"

@@ -26,7 +26,7 @@ rule section_figure:
         method=lambda wc: primary_method(wc.sample),
         dataset=lambda wc: _row(wc.sample)["dataset"],
         visium_dir=lambda wc: visium_outs(wc.sample),
-        user_image=lambda wc: _row(wc.sample).get("image", ""),
+        user_image=lambda wc: section_user_image(wc.sample),
     script:
         "../workflow/scripts/section_figure.py"
 
@@ -110,6 +110,6 @@ rule group_figure:
         ],
         datasets=lambda wc: [_row(s)["dataset"] for s in GROUPS[wc.group]],
         visium_dirs=lambda wc: [visium_outs(s) for s in GROUPS[wc.group]],
-        user_images=lambda wc: [_row(s).get("image", "") for s in GROUPS[wc.group]],
+        user_images=lambda wc: [section_user_image(s) for s in GROUPS[wc.group]],
     script:
         "../workflow/scripts/group_figure.py"

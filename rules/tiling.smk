@@ -16,6 +16,6 @@ rule tile_patches:
         degree=config["tiling"]["neighbour_degree"],
         dataset=lambda wc: _row(wc.sample)["dataset"],
         visium_dir=lambda wc: visium_outs(wc.sample),
-        user_image=lambda wc: _row(wc.sample).get("image", ""),
+        user_image=lambda wc: section_user_image(wc.sample),
     script:
         "../workflow/scripts/tile_patches.py"

@@ -81,6 +81,16 @@ def gzip_problem(path: str | Path) -> str | None:
     return None
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def hdf5_problem(path: str | Path) -> str | None:
+    """None when ``path`` starts with the HDF5 signature (a 10x matrix), else what is wrong."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(HDF5_SIGNATURE))
+    return None if head == HDF5_SIGNATURE else "not an HDF5 file (no HDF5 signature at its start)"
+
+
 def verify(
     path: str | Path,
     *,
@@ -88,10 +98,12 @@ def verify(
     sha256: str | None = None,
     git_blob_sha1: str | None = None,
     gzip_whole: bool = False,
+    hdf5: bool = False,
 ) -> str | None:
     """Return None when ``path`` matches every checksum given, else what is wrong (expected and got).
 
-    ``gzip_whole``: also require a complete gzip stream (:func:`gzip_problem`).
+    ``gzip_whole``: also require a complete gzip stream (:func:`gzip_problem`);
+    ``hdf5``: the HDF5 signature (:func:`hdf5_problem`).
     """
     path = Path(path)
     got_size = path.stat().st_size
@@ -105,6 +117,8 @@ def verify(
             return f"git blob SHA-1 mismatch: expected {git_blob_sha1.lower()}, got {got_sha1}"
     if gzip_whole:
         return gzip_problem(path)
+    if hdf5:
+        return hdf5_problem(path)
     return None
 
 
@@ -124,7 +138,8 @@ def fetch(
     """Download ``url`` (https, http or file) to ``dest``, verified; return ``dest``.
 
     ``retries`` transient failures are retried after ``backoff * 2**n`` seconds.
-    A ``.gz`` file is also checked to be a complete gzip stream.
+    A ``.gz`` file is also checked to be a complete gzip stream, an ``.h5`` file
+    to be HDF5 (where no checksum is published, as for GEO and 10x).
     ``setting`` is the config key a user edits to change the URL; it only
     appears in error messages.  Raises :class:`DownloadError`.
     """
@@ -155,7 +170,7 @@ def fetch(
                 resumed = _copy_local(url, part, setting)
             else:
                 resumed = _download(url, part, checks["size"], retries, backoff, timeout, log, setting)
-            problem = verify(part, **checks, gzip_whole=gz)
+            problem = verify(part, **checks, gzip_whole=gz, hdf5=dest.suffix == ".h5")
             if not problem:
                 break
             _unlink(part)

@@ -15,11 +15,11 @@ from senca_st.errors import InputError
 
 DATASETS = ("her2st", "visium", "demo", "h5ad", "cscc")
 COLUMNS = (
-    "sample", "dataset", "n_clusters", "group", "image", "labels", "counts", "spots", "visium_dir", "bin_um", "h5ad",
+    "sample", "dataset", "n_clusters", "group", "image", "labels", "counts", "spots", "visium_dir", "visium_id", "bin_um", "h5ad",
     "label_key",
 )
 # Columns that name one dataset's files: elsewhere they would be silently ignored, so they are refused.
-ONLY_FOR = {"visium_dir": ("visium",), "bin_um": ("visium",), "h5ad": ("h5ad",), "label_key": ("h5ad",), "counts": ("her2st", "demo", "cscc"), "spots": ("her2st", "demo", "cscc")}
+ONLY_FOR = {"visium_dir": ("visium",), "visium_id": ("visium",), "bin_um": ("visium",), "h5ad": ("h5ad",), "label_key": ("h5ad",), "counts": ("her2st", "demo", "cscc"), "spots": ("her2st", "demo", "cscc")}
 SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Written in the image or labels column: run the section without one, even if its dataset has one.
 NONE = "none"
@@ -92,8 +92,8 @@ def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.
                 ) from None
             if n < 2:
                 raise InputError(path, f"{where}: n_clusters is {n}", "Ask for at least 2 regions.")
-        if row["dataset"] == "visium" and not row.get("visium_dir", ""):
-            raise InputError(path, f"{where}: a visium section needs a visium_dir", "Add the Space Ranger outs/ folder in the visium_dir column.")
+        if row["dataset"] == "visium":
+            _check_visium_row(row, path, where)
         if row["dataset"] == "h5ad" and not row.get("h5ad", ""):
             raise InputError(path, f"{where}: an h5ad section needs an h5ad file", "Add the path of its .h5ad file in the h5ad column.")
         for col, datasets in ONLY_FOR.items():
@@ -140,6 +140,25 @@ def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.
     sheet = sheet.set_index("sample", drop=False)
     sheet.attrs["notes"] = notes
     return sheet
+
+
+def _check_visium_row(row: pd.Series, path: Path, where: str) -> None:
+    """A visium row names its Space Ranger folder, or a 10x public dataset to download (not both)."""
+    from senca_st.visium_datasets import DATASET_ID
+
+    folder, name = row.get("visium_dir", ""), row.get("visium_id", "")
+    if not folder and not name:
+        raise InputError(
+            path,
+            f"{where}: a visium section needs a visium_dir or a visium_id",
+            "Add the Space Ranger outs/ folder in visium_dir, or a 10x public dataset (e.g. V1_Human_Lymph_Node) in visium_id.",
+        )
+    if folder and name:
+        raise InputError(path, f"{where}: both visium_dir and visium_id are given", "Keep one: your own folder, or a 10x dataset to download.")
+    if name and not DATASET_ID.match(name):
+        raise InputError(path, f"{where}: visium_id {name!r} is not a 10x dataset name", "Use the id 10x lists, e.g. V1_Breast_Cancer_Block_A_Section_1.")
+    if name and row.get("bin_um", ""):
+        raise InputError(path, f"{where}: bin_um is read from a visium_dir", "Visium HD datasets are read from their Space Ranger folder (visium_dir).")
 
 
 def _check_groups(sheet: pd.DataFrame, path: Path) -> None:
