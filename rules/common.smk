@@ -211,7 +211,9 @@ def section_inputs(wildcards):
     else:  # visium
         outs = Path(visium_outs(wildcards.sample))
         files = {"matrix": str(outs / "filtered_feature_bc_matrix.h5")}
-        if row.get("visium_id", ""):  # downloaded: its spatial/ folder comes from rule unpack_visium_spatial
+        if row.get(
+            "visium_id", ""
+        ):  # downloaded: its spatial/ folder comes from rule unpack_visium_spatial
             files["spatial"] = str(outs / "spatial" / "scalefactors_json.json")
     for col in ("counts", "spots", "labels"):
         if row.get(col, ""):

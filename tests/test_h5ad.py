@@ -298,7 +298,7 @@ def test_h5ad_rows_in_the_sample_sheet(tmp_path):
         ("sample\tdataset\th5ad\ns1\th5ad\tgone.h5ad\n", "sample 's1': h5ad 'gone.h5ad' does not exist. Fix the path"),
         ("sample\tdataset\tlabel_key\nA1\ther2st\tlayer\n", "sample 'A1': column label_key is read only for dataset h5ad, not her2st"),
         ("sample\tdataset\th5ad\nA1\tdemo\t{h5}\n", "sample 'A1': column h5ad is read only for dataset h5ad, not demo"),
-        ("sample\tdataset\th5ad\tcounts\ns1\th5ad\t{h5}\t{h5}\n", "sample 's1': column counts is read only for dataset her2st or demo, not h5ad"),
+        ("sample\tdataset\th5ad\tcounts\ns1\th5ad\t{h5}\t{h5}\n", "sample 's1': column counts is read only for dataset her2st or demo or cscc, not h5ad"),
         ("sample\tdataset\th5ad\tlabel_key\tlabels\ns1\th5ad\t{h5}\tregion\t{h5}\n", "sample 's1': both label_key and labels are given. Keep one"),
         ("sample\tdataset\nA1\tmouse\n", "unknown dataset 'mouse'. Use one of her2st, visium, demo, h5ad"),
     ],
