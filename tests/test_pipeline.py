@@ -12,7 +12,7 @@ from workflow_copy import copy_workflow, run_snakemake as snakemake, write_overl
 
 
 ARI_COLUMNS = [
-    "sample", "method", "ari", "ari_sd", "ari_consensus", "nmi", "nmi_sd", "nmi_consensus",
+    "sample", "method", "group", "ari", "ari_sd", "ari_consensus", "nmi", "nmi_sd", "nmi_consensus",
     "n_seeds", "n_spots", "n_clusters", "seconds",
 ]
 HER2ST_FOUR = "sample\tdataset\timage\nA1\ther2st\tnone\nB1\ther2st\tnone\nC1\ther2st\tnone\nD1\ther2st\tnone\n"
