@@ -81,6 +81,8 @@ def combine_sections(
     """
     import scanpy as sc
 
+    from senca_st.preprocess import log_top_genes
+
     if len(sections) < 2:
         raise InputError(None, f"a group needs at least two sections, got {len(sections)}")
     sources = sources or {}
@@ -121,19 +123,11 @@ def combine_sections(
     if joint.obs["label"].isna().all():
         del joint.obs["label"]
     sc.pp.filter_genes(joint, min_cells=min_spots_per_gene)
-    joint.layers["counts"] = joint.X.copy()
-    sc.pp.normalize_total(joint, target_sum=1e4)
-    sc.pp.log1p(joint)
-    n_top = min(n_top_genes, joint.n_vars)
-    sc.pp.highly_variable_genes(joint, n_top_genes=n_top, flavor="seurat")
-    joint = joint[:, joint.var["highly_variable"].to_numpy()].copy()
-    X = joint.X.toarray() if hasattr(joint.X, "toarray") else np.asarray(joint.X)
-    X = X.astype(np.float32)
+    joint = log_top_genes(joint, n_top_genes)
     section = joint.obs["section"].to_numpy()
     for name in sections:
         rows = section == name
-        X[rows] -= X[rows].mean(axis=0)
-    joint.X = X
+        joint.X[rows] -= joint.X[rows].mean(axis=0)
     joint.uns["group_sections"] = list(sections)
     LOG.info("group of %s: %d spots, %d shared genes, top %d HVGs across sections", ", ".join(sections), joint.n_obs, len(shared), joint.n_vars)
     return joint

@@ -49,15 +49,24 @@ def preprocess_section(
         )
     LOG.info("kept %d of %d spots and %d of %d genes after filtering", adata.n_obs, n0, adata.n_vars, g0)
     check_enough_spots(adata, min_spots or {}, source, n0, min_counts_per_spot)
+    adata = log_top_genes(adata, n_top_genes)
+    LOG.info("kept the top %d highly variable genes", adata.n_vars)
+    return adata
+
+
+def log_top_genes(adata: ad.AnnData, n_top_genes: int) -> ad.AnnData:
+    """Raw counts -> log1p of library-size-normalised counts of the top HVGs, dense float32 in ``X``.
+
+    Raw counts stay in ``layers['counts']``.  One section and a group's sections
+    pooled (:func:`senca_st.groups.combine_sections`) go through the same steps.
+    """
     adata.layers["counts"] = adata.X.copy()
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
-    n_top = min(n_top_genes, adata.n_vars)
-    sc.pp.highly_variable_genes(adata, n_top_genes=n_top, flavor="seurat")
+    sc.pp.highly_variable_genes(adata, n_top_genes=min(n_top_genes, adata.n_vars), flavor="seurat")
     adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
     X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
     adata.X = X.astype(np.float32)
-    LOG.info("kept the top %d highly variable genes", adata.n_vars)
     return adata
 
 
