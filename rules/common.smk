@@ -11,11 +11,16 @@ from snakemake.logging import logger
 from senca_st import cscc as senca_cscc
 from senca_st import methods as senca_methods
 from senca_st import visium_datasets as senca_visium
-from senca_st.clustering import AUTO_RANGE
 from senca_st.config_check import check_config, config_files_in_order, spots_needed
 from senca_st.errors import InputError
 from senca_st.her2st_manifest import load_manifest, section_files
-from senca_st.samplesheet import AUTO, NONE, check_sections, load_sample_sheet
+from senca_st.samplesheet import (
+    AUTO,
+    AUTO_RANGE,
+    NONE,
+    check_sections,
+    load_sample_sheet,
+)
 from senca_st.sections import visium_folder
 
 

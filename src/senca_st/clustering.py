@@ -27,6 +27,7 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
 from senca_st.errors import InputError
+from senca_st.samplesheet import AUTO_RANGE
 
 METHODS = ("gmm", "ward")
 
@@ -82,10 +83,6 @@ def gmm_clusters(embedding: np.ndarray, n_clusters: int, n_components: int = 20,
     return _dense_ids(_mixture(P, n_clusters, seed).predict(P))
 
 
-#: ``n_clusters: auto`` looks for the number of regions in this range.  From 3: a split in
-#: two is rarely the answer (every annotated section here has 3-7 regions) and is what
-#: silhouette-like scores pick; to 10: past it the choice on HER2ST drifts up with the bound.
-AUTO_RANGE = (3, 10)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,11 @@ SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 NONE = "none"
 # Written in n_clusters: choose the number of regions from the embedding (senca_st.clustering.choose_n_clusters).
 AUTO = "auto"
+#: ``n_clusters: auto`` looks for the number of regions in this range (the sheet check needs
+#: its lower end, without importing the clustering code).  From 3: a split in two is rarely the
+#: answer (every annotated section here has 3-7 regions) and is what silhouette-like scores
+#: pick; to 10: past it the choice on HER2ST drifts up with the bound.
+AUTO_RANGE = (3, 10)
 # Group results live under results/groups/{group}/: a section may not take that folder's name.
 GROUPS_DIR = "groups"
 
