@@ -1,4 +1,5 @@
-# Frozen ResNet-50 features of each spot's H&E patch (computed once per section), and the
+# Frozen ResNet-50 features of each spot's H&E patch (computed once per section; the patches are
+# cut from the image in batches as the network takes them, never all stored), and the
 # optional download of torchvision's published ImageNet weights (resnet_weights: common.smk).
 rule download_resnet_weights:
     output:
@@ -15,7 +16,8 @@ rule download_resnet_weights:
 
 rule image_features:
     input:
-        patches="results/{sample}/patches.npy",
+        spots="results/{sample}/preprocessed.h5ad",
+        image=section_image,
         weights=resnet_weights,
     output:
         "results/{sample}/image_features.npy",
@@ -27,7 +29,12 @@ rule image_features:
         "../envs/image_features.yaml"
     threads: 2
     params:
-        code=code_digest("features", "resnet", "device"),
+        code=code_digest("features", "resnet", "device", "patches", "image_io"),
+        patch_px=config["tiling"]["patch_px"],
+        degree=config["tiling"]["neighbour_degree"],
+        dataset=lambda wc: _row(wc.sample)["dataset"],
+        visium_dir=lambda wc: visium_outs(wc.sample),
+        user_image=lambda wc: section_user_image(wc.sample),
         batch_size=config["features"].get("batch_size", 32),
         input_px=config["features"].get("input_px", 224),
         device=config["train"].get("device", "auto"),

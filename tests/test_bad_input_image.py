@@ -21,15 +21,25 @@ from PIL import Image
 from bad_input_files import gradient, temp_files, write_pyramidal_tiff
 from senca_st.errors import InputError
 from senca_st.image_io import SectionImage
-from senca_st.patches import tile_patches
 
 
 COORDS = np.array([[40.0, 40.0], [60.0, 40.0], [40.0, 60.0], [60.0, 60.0]])
 
 
 def tile(image: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "results" / "patches.npy"
-    tile_patches(image, COORDS, out, patch_px=16, degree=1)
+    """The image_features step on four spots of ``image``: patches cut and encoded, features written."""
+    import anndata as ad
+
+    from senca_st.steps import image_features_step
+    from senca_st.store import write_h5ad
+
+    spots = tmp_path / "spots.h5ad"
+    if not spots.exists():
+        adata = ad.AnnData(np.ones((len(COORDS), 1), dtype=np.float32))
+        adata.obsm["spatial"] = COORDS
+        write_h5ad(adata, spots)
+    out = tmp_path / "results" / "image_features.npy"
+    image_features_step(str(spots), str(image), str(out), 16, 1, "her2st", "", "", input_px=16)
     return out
 
 
@@ -72,7 +82,7 @@ def test_broken_image_stops_tiling_with_one_line(tmp_path, kind, name, message):
     msg = str(err.value)
     assert msg.startswith(f"{image}: ") and message in msg and "\n" not in msg
     assert "Re-export it" in msg or "again" in msg or "sample sheet" in msg
-    assert not (tmp_path / "results" / "patches.npy").exists() and temp_files(tmp_path) == []
+    assert not (tmp_path / "results" / "image_features.npy").exists() and temp_files(tmp_path) == []
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "1"])
@@ -140,7 +150,7 @@ _MEASURE = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     import tifffile, zarr  # imported by the TIFF reader: their code is not the image
-    from senca_st.patches import tile_patches
+    from senca_st.patches import iter_patches
 
     def status(key):  # kB in /proc/self/status; VmHWM is this process's peak RSS (reset by exec)
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -155,8 +165,11 @@ _MEASURE = textwrap.dedent(
     except OSError:
         pass
     rss0 = status("VmRSS")
-    tile_patches(image, coords, out, patch_px=32, degree=1)
-    print(json.dumps({"increase": status("VmHWM") - rss0, "spots": len(coords)}))
+    n_spots = 0
+    for batch in iter_patches(image, coords, patch_px=32, degree=1, batch_size=64):
+        assert batch.shape[1:] == (32, 32, 3)
+        n_spots += len(batch)
+    print(json.dumps({"increase": status("VmHWM") - rss0, "spots": len(coords), "cut": n_spots}))
     """
 )
 
@@ -175,11 +188,10 @@ def test_tiling_a_large_image_holds_it_at_most_once(tmp_path, fmt):
         tifffile.imwrite(image, arr, tile=(256, 256), photometric="rgb")
     one_copy = arr.nbytes
     del arr
-    out = tmp_path / "patches.npy"
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(image), str(out), str(n)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(image), "-", str(n)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     limit = 2 * one_copy if fmt == "jpeg" else 0.5 * one_copy
     print(f"{fmt}: peak RSS grew by {result['increase'] / 1e6:.0f} MB tiling a {one_copy / 1e6:.0f} MB image")
     assert result["increase"] < limit, f"peak grew by {result['increase'] / 1e6:.0f} MB for a {one_copy / 1e6:.0f} MB image"
-    assert np.load(out, mmap_mode="r").shape == (result["spots"], 32, 32, 3)
+    assert result["cut"] == result["spots"]

@@ -46,3 +46,20 @@ def test_demo_needs_both_modalities(tmp_path):
         return img[xy[:, 1], xy[:, 0]].mean(0)
     assert np.abs(look("tumour core") - look("tumour edge")).max() < 15
     assert np.abs(look("immune infiltrate") - look("cancer in situ")).max() > 15
+
+
+def test_demo_of_a_given_size(tmp_path, monkeypatch):
+    """demo.n_spots: about that many spots (within 1%), in count chunks, image sized by the pitch."""
+    import senca_st.demo as demo
+
+    monkeypatch.setattr(demo, "CHUNK_SPOTS", 1000)  # several chunks of counts
+    paths = make_demo_section(tmp_path, n_spots=3000, pitch=12.0, n_genes=50, markers=5)
+    adata = read_st_section(paths["counts"], paths["spots"], paths["labels"])
+    assert abs(adata.n_obs - 3000) <= 30 and adata.n_vars == 50
+    assert set(adata.obs["label"]) == set(REGIONS)
+    w, h = Image.open(paths["image"]).size
+    assert w < 12 * 80 and h < 12 * 70  # pixels follow the pitch: ~72 x 60 spots of 12 px
+    assert adata.X.sum() > 0 and len(set(adata.obs_names)) == adata.n_obs
+    for n in (10_000, 100_000, 500_000):
+        cols, rows = demo.lattice_for(n)
+        assert abs(len(demo._lattice(cols, rows, 1.0, 0.0)) - n) <= 0.01 * n

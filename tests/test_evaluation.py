@@ -75,3 +75,29 @@ def test_gmm_rule_recovers_regions_of_unequal_size_and_is_seeded():
     assert (cluster_spots(emb, 3, method="gmm", n_components=3, seed=1) == gmm).all()
     with pytest.raises(ValueError, match="unknown clustering method"):
         cluster_spots(emb, 3, method="kmeans")
+
+
+def _blobs(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 4, n)
+    centres = rng.normal(0, 3, (4, 8))
+    return truth, centres[truth] + rng.normal(0, 1.0, (n, 8))
+
+
+@pytest.mark.parametrize("method", ["gmm", "ward"])
+def test_a_large_section_is_clustered_from_a_subset_like_the_whole(method):
+    """Past fit_spots the rule is fitted on a subset and the rest assigned: same regions as the whole fit."""
+    from senca_st.clustering import fit_rows, gmm_clusters, ward_clusters
+
+    truth, emb = _blobs(3000)
+    whole = gmm_clusters(emb, 4, 5, seed=0) if method == "gmm" else ward_clusters(emb, 4)
+    part = gmm_clusters(emb, 4, 5, seed=0, fit_spots=400) if method == "gmm" else ward_clusters(emb, 4, fit_spots=400)
+    assert len(part) == len(emb) and set(part) == {0, 1, 2, 3}
+    assert adjusted_rand_score(whole, part) > 0.97 and adjusted_rand_score(truth, part) > 0.9
+    rows = fit_rows(len(emb), 400, seed=0)
+    if method == "ward":  # the fitted spots keep Ward's own regions on the subset
+        from sklearn.cluster import AgglomerativeClustering
+
+        own = AgglomerativeClustering(4, linkage="ward").fit_predict(emb[rows])
+        assert adjusted_rand_score(own, part[rows]) == 1.0
+    assert fit_rows(400, 400, seed=0) is None and len(rows) == 400 and (np.diff(rows) > 0).all()

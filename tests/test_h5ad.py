@@ -178,8 +178,10 @@ def test_tiling_an_h5ad_section_with_a_user_image(tmp_path):
     files = write_section(tmp_path / "in", labels=False)
     path = write(section_anndata(), tmp_path / "s.h5ad")
     steps.load_section("h5ad", str(tmp_path / "spots.h5ad"), h5ad=str(path), sample="s1")
-    steps.tile_step(str(tmp_path / "spots.h5ad"), str(files["image"]), str(tmp_path / "patches.npy"), 32, 3, "h5ad", "", str(files["image"]))
-    assert np.load(tmp_path / "patches.npy").shape == (72, 32, 32, 3)
+    steps.image_features_step(
+        str(tmp_path / "spots.h5ad"), str(files["image"]), str(tmp_path / "f.npy"), 32, 3, "h5ad", "", str(files["image"]), input_px=32
+    )
+    assert np.load(tmp_path / "f.npy").shape == (72, 2048)
 
 
 # --- refusals --------------------------------------------------------------------------------------
@@ -329,9 +331,9 @@ def test_dlpfc_through_the_workflow(tmp_path, dlpfc_root):
     proc = run_snakemake(wf, "-n", "--configfile", str(overlay))
     text = proc.stdout + proc.stderr
     assert "results/151673/spots.h5ad" in text and "results/151673/methods/senca_rna/" in text
-    assert "results/151673/patches.npy" not in text and "results/151673/image_features.npy" not in text
+    assert "results/151673/image_features.npy" not in text
     assert "results/151673/methods/rna_pca/metrics.tsv" in text  # labelled through label_key: evaluated
-    assert "results/gen/patches.npy" in text and "results/gen/methods/senca/" in text  # a user image: image methods
+    assert "results/gen/image_features.npy" in text and "results/gen/methods/senca/" in text  # a user image: image methods
     assert "results/gen/methods/rna_pca/metrics.tsv" not in text  # no label_key: not evaluated
     run_snakemake(wf, "results/151673/preprocessed.h5ad", "--configfile", str(overlay))
     spots = ad.read_h5ad(wf / "results/151673/spots.h5ad")

@@ -6,7 +6,7 @@ from PIL import Image
 from bad_input_files import gradient, write_pyramidal_tiff
 from senca_st.errors import InputError
 from senca_st.image_io import SectionImage
-from senca_st.patches import check_inside, patch_side, tile_patches
+from senca_st.patches import check_inside, iter_patches, patch_side
 
 
 def test_jpeg_window_and_white_padding(tmp_path):
@@ -66,10 +66,10 @@ def test_patches_cover_three_pitches_and_keep_spot_order(tmp_path):
     yy, xx = np.mgrid[0:5, 0:5]
     coords = np.stack([xx.ravel(), yy.ravel()], 1) * 20.0 + 250
     assert patch_side(coords, 3) == 120
-    out = tmp_path / "patches.npy"
-    side = tile_patches(p, coords, out, patch_px=32, degree=3)
-    patches = np.load(out)
-    assert side == 120 and patches.shape == (25, 32, 32, 3) and patches.dtype == np.uint8
+    batches = list(iter_patches(p, coords, patch_px=32, degree=3, batch_size=10))
+    assert [len(b) for b in batches] == [10, 10, 5]  # batches, in spot order
+    patches = np.concatenate(batches)
+    assert patches.shape == (25, 32, 32, 3) and patches.dtype == np.uint8
     # the centre pixel of each patch is the image at its spot
     for i in (0, 12, 24):
         x, y = coords[i].astype(int)

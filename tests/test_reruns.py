@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 SHEET = "sample\tdataset\timage\ndemo\tdemo\t\ndemo2\tdemo\tnone\n"
 # Jobs that gather every section: they rerun whenever any section changes.
 GATHERING = {"aggregate_metrics", "metrics_figure", "runtime_figure", "all"}
-UPSTREAM_OF_TRAINING = {"make_demo", "load_section", "preprocess", "tile_patches", "image_features", "baseline_embedding"}
+UPSTREAM_OF_TRAINING = {"make_demo", "load_section", "preprocess", "image_features", "baseline_embedding"}
 
 
 def snakemake(wf: Path, *args: str) -> str:
@@ -64,8 +64,9 @@ def dry_run(wf: Path, config: list[str]) -> list[tuple[str, dict[str, str]]]:
 def test_complete_run_leaves_nothing_to_do(finished_run):
     wf, config = finished_run
     assert dry_run(wf, config) == []
-    assert (wf / "results/demo2/clusters.tsv").is_file() and (wf / "results/demo/patches.npy").is_file()
-    assert not (wf / "results/demo2/patches.npy").exists(), "demo2 has no image: nothing to tile"
+    assert (wf / "results/demo2/clusters.tsv").is_file() and (wf / "results/demo/image_features.npy").is_file()
+    assert not (wf / "results/demo2/image_features.npy").exists(), "demo2 has no image: nothing to tile"
+    assert not list(wf.glob("results/*/patches.npy")), "patches are cut as they are encoded, never stored"
 
 
 def test_new_training_setting_reruns_training_not_preprocessing_or_tiling(finished_run):

@@ -38,7 +38,6 @@ RULES = {
     "make_demo",
     "load_section",
     "preprocess",
-    "tile_patches",
     "image_features",
     "train",
     "baseline_embedding",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +114,27 @@ def test_rna_branch_reads_principal_components_of_the_genes():
     assert rna_input(x[:5], 50, True, 0).shape[1] == 4
     genes = rna_input(x, 0, True, 0)
     assert genes.shape == x.shape and np.allclose(genes.mean(axis=0), 0, atol=1e-5)
+
+
+@pytest.mark.parametrize("use_image", [False, True], ids=["rna", "image"])
+def test_a_section_above_batch_spots_trains_in_tiles(use_image):
+    """Past train.batch_spots a step trains one tile and its halo: same regions, repeatable, steps smaller."""
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import adjusted_rand_score
+
+    x, coords, f = section(n_side=24, genes=30, image=use_image, seed=3)
+    settings = {**TINY, "hidden": 32, "embedding": 16, "epochs": 4, "steps_per_epoch": 6, "use_image": use_image}
+    lines = []
+    tiled = train_section(x, coords, f, {**settings, "batch_spots": 100}, log=lines.append)
+    again = train_section(x, coords, f, {**settings, "batch_spots": 100}, log=lambda m: None)
+    assert np.array_equal(tiled.embedding, again.embedding) and np.isfinite(tiled.embedding).all()
+    start = next(line for line in lines if line.startswith("training on"))
+    found = re.search(r"; (\d+) tiles of .* \(<= (\d+) spots a step\)", start)
+    n_tiles, per_step = int(found[1]), int(found[2])
+    assert n_tiles >= 4 and per_step < len(x)
+    truth = (coords[:, 0] > coords[:, 0].mean()).astype(int)
+    pred = AgglomerativeClustering(2, linkage="ward").fit_predict(tiled.embedding)
+    assert adjusted_rand_score(truth, pred) > 0.8
+    whole_lines = []
+    train_section(x, coords, f, {**settings, "epochs": 1, "batch_spots": 0}, log=whole_lines.append)
+    assert not any("tiles" in line for line in whole_lines)  # 0: the full graph

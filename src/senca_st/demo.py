@@ -17,6 +17,7 @@ counts are noisy enough per spot that neighbourhood context pays off.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,39 @@ LOOKS = {
 SERIAL_DEPTH = 0.5
 SERIAL_BATCH_SD = 0.3
 
+#: gzip level of the count table: 6 (zlib's default) is 4x faster than gzip.open's 9 for 2% more bytes.
+COMPRESSION = 6
+
+#: Spots whose counts are drawn and written at once (bounds the generator's memory at any size).
+CHUNK_SPOTS = 50_000
+
+#: Columns / rows of the default lattice (about 850 spots under tissue); ``n_spots`` keeps its shape.
+DEFAULT_COLS, DEFAULT_ROWS = 36, 30
+
+#: Share of the n_cols x n_rows lattice that the elliptical piece of tissue keeps.
+TISSUE_SHARE = 0.8
+
+
+def lattice_for(n_spots: int) -> tuple[int, int]:
+    """Columns and rows of the default-shaped lattice with about ``n_spots`` spots under tissue.
+
+    Starts from the ellipse's share of the rectangle and corrects by the count
+    actually kept, so the section has within a fraction of a percent of
+    ``n_spots`` spots (what ``demo.n_spots`` asks for: an HD-sized section).
+    """
+    if n_spots < 50:
+        raise ValueError(f"demo.n_spots is {n_spots}; a demo section needs at least 50 spots")
+    aspect = DEFAULT_COLS / DEFAULT_ROWS
+    cells = n_spots / TISSUE_SHARE
+    for _ in range(3):
+        rows = max(4, int(round(np.sqrt(cells / aspect))))
+        cols = max(4, int(round(rows * aspect)))
+        cells *= n_spots / len(_lattice(cols, rows, 1.0, 0.0))
+    # the count moves in steps of a row or column: take the nearest of the neighbouring shapes
+    shapes = [(cols + dc, rows + dr) for dc in range(-2, 3) for dr in range(-2, 3)]
+    cols, rows = min(shapes, key=lambda cr: abs(len(_lattice(cr[0], cr[1], 1.0, 0.0)) - n_spots))
+    return cols, rows
+
 
 def _region_map(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Region index for normalised positions (u, v in [-1, 1]); boundaries are wavy, like tissue."""
@@ -91,8 +125,8 @@ def _counts(
     section_rng: np.random.Generator | None = None,
     depth: float = 1.0,
     batch_sd: float = 0.0,
-) -> np.ndarray:
-    """Negative-binomial counts: shared baseline, region programmes, per-spot depth.
+) -> Iterator[np.ndarray]:
+    """Negative-binomial counts, in chunks of rows: shared baseline, region programmes, per-spot depth.
 
     ``rng`` draws the tissue's biology (baseline, programmes); ``section_rng``
     (default ``rng``) the section's own draw: sampling noise, ``depth`` (library
@@ -110,11 +144,15 @@ def _counts(
         base = base + rng.normal(0.0, batch_sd, n_genes)
     base = base + np.log(depth)
     prog = np.array([RNA_PROGRAMME[REGIONS[r]] for r in region])
-    log_mu = base[None, :] + programmes[prog] + rng.normal(0, 0.3, (n, 1))
-    mu = np.exp(log_mu) * 1.5
     theta = 4.0
-    lam = rng.gamma(theta, mu / theta)
-    return rng.poisson(lam).astype(np.int64)
+    # rows in chunks, so a section of any size needs memory for one chunk (one chunk below
+    # CHUNK_SPOTS spots: the draws, and so the default demo, are those of a single pass)
+    for start in range(0, n, CHUNK_SPOTS):
+        rows = prog[start : start + CHUNK_SPOTS]
+        log_mu = base[None, :] + programmes[rows] + rng.normal(0, 0.3, (len(rows), 1))
+        mu = np.exp(log_mu) * 1.5
+        lam = rng.gamma(theta, mu / theta)
+        yield rng.poisson(lam).astype(np.int32)
 
 
 def _paint(shape: tuple[int, int], region_px: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -158,12 +196,13 @@ def _paint(shape: tuple[int, int], region_px: np.ndarray, rng: np.random.Generat
 def make_demo_section(
     out_dir: str | Path,
     seed: int = 0,
-    n_cols: int = 36,
-    n_rows: int = 30,
+    n_cols: int = DEFAULT_COLS,
+    n_rows: int = DEFAULT_ROWS,
     pitch: float = 40.0,
     n_genes: int = 800,
     markers: int = 30,
     section: int = 0,
+    n_spots: int | None = None,
 ) -> dict[str, Path]:
     """Write a demo section in the ST layout to ``out_dir``; return its file paths.
 
@@ -173,7 +212,12 @@ def make_demo_section(
     of the same tumour (same regions, image and gene programmes), with its own
     sampling noise, SERIAL_DEPTH of the first section's depth and a per-gene
     shift (SERIAL_BATCH_SD): what a group's joint analysis must see through.
+    ``n_spots``: a section of about that many spots (the lattice's shape kept,
+    ``n_cols``/``n_rows`` ignored): with a smaller ``pitch`` (image pixels
+    between spots), an HD-sized section whose image stays a manageable size.
     """
+    if n_spots:
+        n_cols, n_rows = lattice_for(int(n_spots))
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
     margin = 2 * pitch
@@ -193,13 +237,16 @@ def make_demo_section(
     serial = {}
     if section:
         serial = {"section_rng": np.random.default_rng([seed, section]), "depth": SERIAL_DEPTH, "batch_sd": SERIAL_BATCH_SD}
-    counts = _counts(spots["region"].to_numpy(), rng, n_genes, markers, **serial)
+    chunks = _counts(spots["region"].to_numpy(), rng, n_genes, markers, **serial)
     genes = [f"GENE{i:04d}" for i in range(n_genes)]
     paths = {k: out_dir / f for k, f in [("counts", "counts.tsv.gz"), ("spots", "spots.tsv"), ("image", "image.png"), ("labels", "labels.tsv")]}
 
-    table = pd.DataFrame(counts, index=ids, columns=genes)
-    with atomic_path(paths["counts"]) as tmp, gzip.open(tmp, "wt") as fh:
-        table.to_csv(fh, sep="\t")
+    with atomic_path(paths["counts"]) as tmp, gzip.open(tmp, "wt", compresslevel=COMPRESSION) as fh:
+        start = 0
+        for chunk in chunks:
+            rows = ids.iloc[start : start + len(chunk)]
+            pd.DataFrame(chunk, index=rows, columns=genes).to_csv(fh, sep="\t", header=start == 0)
+            start += len(chunk)
     spot_file = pd.DataFrame(
         {"x": spots["x"], "y": spots["y"], "new_x": spots["x"], "new_y": spots["y"], "pixel_x": spots["pixel_x"], "pixel_y": spots["pixel_y"], "selected": 1}
     )

@@ -2,9 +2,10 @@
 
 The image encoder is frozen, so its features are computed once (rule
 ``image_features``) and reused by every SENCA-st variant and baseline.
-Patches are scaled to [0, 1], normalised with ImageNet's channel statistics
-(what the published weights expect) and resized to ``input_px`` when the
-tiling produced another size.  Batches bound the memory; inference mode keeps
+Patches come in batches straight from the image (:mod:`senca_st.patches`),
+are scaled to [0, 1], normalised with ImageNet's channel statistics (what the
+published weights expect) and resized to ``input_px`` when the tiling produced
+another size.  Batches bound the memory; inference mode keeps
 no autograd state.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -37,55 +39,50 @@ def prepare_batch(patches: np.ndarray, input_px: int, device: torch.device) -> t
     return (x - mean) / std
 
 
+def _batches(patches: np.ndarray | Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    if isinstance(patches, np.ndarray):
+        for start in range(0, patches.shape[0], batch_size):
+            yield patches[start : start + batch_size]
+    else:
+        yield from patches
+
+
 def extract_features(
-    patches: np.ndarray,
+    patches: np.ndarray | Iterable[np.ndarray],
     weights: str | None,
     batch_size: int = 32,
     device: str = "auto",
     input_px: int = INPUT_PX,
     encoder: torch.nn.Module | None = None,
 ) -> np.ndarray:
-    """(n, P, P, 3) uint8 patches -> (n, 2048) float32 pooled ResNet-50 features.
+    """uint8 RGB patches, (n, P, P, 3) or batches of them -> (n, 2048) float32 pooled ResNet-50 features.
 
+    Batches (e.g. :func:`senca_st.patches.iter_patches`) are encoded as they
+    come, so the patches of a section never need to exist at once.
     ``weights``: torchvision's ResNet-50 ImageNet file, or None/'' for a random
     network (logged as a WARNING).  ``input_px``: side the patches are resized
     to (224, the published weights' training size, unless the machine is too
     slow).  ``encoder`` overrides the network (tests).
     """
-    patches = np.asarray(patches)
-    if patches.ndim != 4 or patches.shape[-1] != 3:
-        raise InputError(None, f"patches must be (n, P, P, 3) RGB, got shape {patches.shape}", "Re-run the tile_patches rule.")
-    if patches.dtype != np.uint8:
-        raise InputError(None, f"patches must be uint8, got {patches.dtype}", "Re-run the tile_patches rule.")
     if batch_size < 1:
         raise InputError(None, f"features.batch_size is {batch_size}", "Use a positive batch size.")
     dev = pick_device(device, LOG.info, "extracting features")
     net = (encoder if encoder is not None else load_encoder(weights)).to(dev).eval()
-    n = patches.shape[0]
-    out = np.empty((n, FEATURE_DIM), dtype=np.float32)
+    out = []
     t0 = time.perf_counter()
     with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            feats = net(prepare_batch(patches[start:stop], input_px, dev))
-            out[start:stop] = feats.float().cpu().numpy()
-    LOG.info("extracted %d x %d features on %s at %d px in %.1f s", n, FEATURE_DIM, dev, input_px, time.perf_counter() - t0)
-    return out
-
-
-def features_step(patches: str, output: str, weights: str = "", batch_size: int = 32, input_px: int = INPUT_PX,
-                  device: str = "auto", threads: int | None = None) -> None:
-    """Rule ``image_features``: patches.npy -> image_features.npy (written atomically)."""
-    from senca_st.store import write_npy
-
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        arr = np.load(patches, mmap_mode="r")
-    except (OSError, ValueError) as err:
-        raise InputError(patches, f"cannot read the patches ({err})", "Re-run the tile_patches rule.") from err
-    feats = extract_features(arr, weights or None, batch_size=batch_size, device=device, input_px=input_px)
-    write_npy(feats, output)
+        for batch in _batches(patches, batch_size):
+            batch = np.asarray(batch)
+            if batch.ndim != 4 or batch.shape[-1] != 3:
+                raise InputError(None, f"patches must be (n, P, P, 3) RGB, got shape {batch.shape}", "Check the image.")
+            if batch.dtype != np.uint8:
+                raise InputError(None, f"patches must be uint8, got {batch.dtype}", "Check the image.")
+            for start in range(0, batch.shape[0], batch_size):
+                feats = net(prepare_batch(batch[start : start + batch_size], input_px, dev))
+                out.append(feats.float().cpu().numpy())
+    feats = np.concatenate(out) if out else np.empty((0, FEATURE_DIM), dtype=np.float32)
+    LOG.info("extracted %d x %d features on %s at %d px in %.1f s", len(feats), FEATURE_DIM, dev, input_px, time.perf_counter() - t0)
+    return feats
 
 
 def download_weights(dest: str, url: str | None = None) -> None:

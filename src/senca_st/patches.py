@@ -4,19 +4,20 @@ SENCA-st's image branch looks at the tissue around a spot, not just under it:
 the patch radius reaches the spot's 3rd-degree neighbours, i.e. three lattice
 pitches.  The pitch is measured from the spot coordinates, so the same setting
 works for ST (100 µm pitch) and Visium (100 µm between spot centres) at any
-image resolution.  Patches are written straight into one ``.npy`` memory map
-so a 100k-spot section never sits in memory twice.
+image resolution.  Patches are cut in batches as the image encoder consumes
+them (:func:`iter_patches`): they are never all on disk or in memory, which at
+100k spots would be 15 GB.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from senca_st.atomic import atomic_path
 from senca_st.errors import InputError
 from senca_st.image_io import SectionImage
 from senca_st.neighbourhood import spot_spacing
@@ -43,32 +44,32 @@ def check_inside(image: SectionImage, coords: np.ndarray) -> None:
         )
 
 
-def tile_patches(
+def iter_patches(
     image_path: str | Path,
     coords: np.ndarray,
-    dest: str | Path,
     patch_px: int = 224,
     degree: int = 3,
     image_scale: float = 1.0,
-) -> int:
-    """Write ``(n_spots, patch_px, patch_px, 3)`` uint8 patches to ``dest`` (.npy); return the side cut.
+    batch_size: int = 256,
+) -> Iterator[np.ndarray]:
+    """Yield ``(b, patch_px, patch_px, 3)`` uint8 patches, ``batch_size`` spots at a time, in spot order.
 
     ``coords`` are full-resolution pixel positions; ``image_scale`` maps them
     onto ``image_path`` (1 for a full-resolution image, ``tissue_hires_scalef``
-    for a Visium hires PNG).
+    for a Visium hires PNG).  The image is opened (and checked) on the first
+    batch; only one batch of patches exists at a time.
     """
     coords = np.asarray(coords, dtype=np.float64) * image_scale
     side = patch_side(coords, degree)
+    half = side // 2
     with SectionImage(image_path) as image:
         check_inside(image, coords)
         LOG.info("%s: %dx%d px; %d patches of %d px resized to %d px", image.path, image.width, image.height, len(coords), side, patch_px)
-        with atomic_path(dest) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(coords), patch_px, patch_px, 3))
-            half = side // 2
-            for i, (x, y) in enumerate(coords):
+        for start in range(0, len(coords), batch_size):
+            chunk = coords[start : start + batch_size]
+            out = np.empty((len(chunk), patch_px, patch_px, 3), dtype=np.uint8)
+            for i, (x, y) in enumerate(chunk):
                 x0, y0 = int(round(x)) - half, int(round(y)) - half
                 window = image.read(x0, y0, x0 + side, y0 + side)
                 out[i] = np.asarray(Image.fromarray(window).resize((patch_px, patch_px), Image.BILINEAR, reducing_gap=2.0))
-            out.flush()
-            del out
-    return side
+            yield out

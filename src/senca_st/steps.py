@@ -16,7 +16,6 @@ import pandas as pd
 
 from senca_st import baselines, clustering, evaluation, methods, sections
 from senca_st.errors import InputError
-from senca_st.patches import tile_patches
 from senca_st.samplesheet import AUTO
 from senca_st.store import write_h5ad, write_tsv
 
@@ -70,18 +69,43 @@ def preprocess_step(spots: str, output: str, **settings) -> None:
     write_h5ad(preprocess_section(adata, source=source, **settings), output)
 
 
-def tile_step(
-    spots: str, image: str, output: str, patch_px: int, degree: int, dataset: str, visium_dir: str, user_image: str
+def image_features_step(
+    spots: str,
+    image: str,
+    output: str,
+    patch_px: int,
+    degree: int,
+    dataset: str,
+    visium_dir: str,
+    user_image: str,
+    weights: str = "",
+    batch_size: int = 32,
+    input_px: int = 224,
+    device: str = "auto",
+    threads: int | None = None,
 ) -> None:
-    """Cut patches at the preprocessed spots; Visium without a named image uses the hires PNG."""
+    """Rule ``image_features``: a patch per preprocessed spot, cut in batches and encoded as it is cut.
+
+    Visium without a named image uses the hires PNG (and its scale factor).
+    """
+    import torch
+
+    from senca_st.features import extract_features
+    from senca_st.patches import iter_patches
+    from senca_st.store import write_npy
+
+    if threads:
+        torch.set_num_threads(int(threads))
     adata = ad.read_h5ad(spots, backed="r")
     coords = np.asarray(adata.obsm["spatial"])
     scale = 1.0
     if dataset == "visium":
         image_path, scale = sections.visium_image(visium_dir, user_image if user_image not in ("", "none") else None)
         image = str(image_path)
-    side = tile_patches(image, coords, output, patch_px=patch_px, degree=degree, image_scale=scale)
-    LOG.info("cut %d patches of %d image pixels", len(coords), side)
+    # a few encoder batches of patches at a time
+    patches = iter_patches(image, coords, patch_px=patch_px, degree=degree, image_scale=scale, batch_size=8 * batch_size)
+    feats = extract_features(patches, weights or None, batch_size=batch_size, device=device, input_px=input_px)
+    write_npy(feats, output)
 
 
 def _embedding_adata(obs_names: pd.Index, name: str, embedding: np.ndarray, seconds: float) -> ad.AnnData:

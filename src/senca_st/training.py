@@ -1,9 +1,12 @@
 """Train SENCA-st on one section and return the spots' shared embedding.
 
-One section is one graph, trained full-batch: every step runs the model over
-all spots (memory linear in the number of spots, since attention only touches
-each spot's k neighbours) and takes the contrastive terms on a random subset of
-at most ``max_contrast`` spots (NT-Xent would otherwise be n x n).
+A section up to ``batch_spots`` spots is one graph, trained full-batch: every
+step runs the model over all spots (memory linear in the number of spots,
+since attention only touches each spot's k neighbours) and takes the
+contrastive terms on a random subset of at most ``max_contrast`` spots
+(NT-Xent would otherwise be n x n).  A larger section trains in spatial
+mini-batches, one tile with its halo per step (:mod:`senca_st.model.tiles`),
+so its memory stays that of a ``batch_spots`` section.
 
 An *epoch* here is ``steps_per_epoch`` such full-graph steps: with one graph,
 a literal pass over the data is a single gradient step, and the paper's 10
@@ -26,9 +29,11 @@ import torch.nn.functional as F
 
 from senca_st.device import pick_device
 from senca_st.errors import InputError
-from senca_st.model.graph import neighbour_index
+from senca_st.model.graph import index_with_self
 from senca_st.model.hierarchy import assign_windows, contrastive_terms
 from senca_st.model.senca import SencaModel
+from senca_st.model.tiles import Tile, batch_spots_for, receptive_hops, spatial_tiles
+from senca_st.neighbourhood import nearest_spots
 
 LOG = logging.getLogger("senca_st")
 
@@ -70,7 +75,35 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "scale_genes": True,
     # return the embedding L2-normalised per spot (clustering on unit vectors)
     "normalise_embedding": False,
+    # sections of more spots train in spatial mini-batches of about this many (senca_st.model.tiles);
+    # auto: 20000 on the CPU, what half the free memory holds on a GPU; 0: always the full graph
+    "batch_spots": "auto",
 }
+
+
+@dataclass
+class _Batch:
+    """A tile's inputs on the training device."""
+
+    x: torch.Tensor
+    f: torch.Tensor | None
+    index: torch.Tensor
+    windows: torch.Tensor | None
+    n_windows: int
+    n_core: int
+
+
+def _batch(tile: Tile, x: torch.Tensor, f: torch.Tensor | None, device: torch.device) -> _Batch:
+    nodes = torch.from_numpy(tile.nodes)
+    whole = len(tile.nodes) == x.shape[0] and tile.n_core == len(tile.nodes)
+    return _Batch(
+        x=(x if whole else x[nodes]).to(device),
+        f=None if f is None else (f if whole else f[nodes]).to(device),
+        index=tile.index.to(device),
+        windows=None if tile.windows is None else torch.from_numpy(tile.windows).to(device),
+        n_windows=0 if tile.windows is None else int(tile.windows.max()) + 1,
+        n_core=tile.n_core,
+    )
 
 
 class TrainingError(InputError):
@@ -179,8 +212,14 @@ def train_section(
 
     x_np = rna_input(expression, int(s["rna_pcs"]), bool(s["scale_genes"]), int(s["seed"]))
     f_np = _standardise(image_features) if s["use_image"] else None
-    index_cpu = neighbour_index(coords, int(s["k"]))
-    windows_np = assign_windows(coords, float(s["window"])) if s["hierarchy"] else None
+    neighbours = nearest_spots(coords, int(s["k"]))
+    batch = batch_spots_for(s["batch_spots"], device)
+    if 0 < batch < n:
+        depth = receptive_hops(int(s["layers"]), int(s["hops"]), bool(s["cross_attention"]) and bool(s["use_image"]))
+        tiles = spatial_tiles(coords, neighbours, batch, depth, float(s["window"]) if s["hierarchy"] else None)
+    else:  # the whole section is one batch
+        windows_np = assign_windows(coords, float(s["window"])) if s["hierarchy"] else None
+        tiles = [Tile(np.arange(n), n, index_with_self(neighbours), windows_np)]
 
     try:
         with _deterministic():
@@ -199,30 +238,45 @@ def train_section(
                 cross_attention=bool(s["cross_attention"]),
                 use_image=bool(s["use_image"]),
             ).to(device)
-            x = torch.from_numpy(x_np).to(device)
-            f = torch.from_numpy(f_np).to(device) if f_np is not None else None
-            index = index_cpu.to(device)
-            windows = torch.from_numpy(windows_np).to(device) if windows_np is not None else None
-            n_windows = int(windows_np.max()) + 1 if windows_np is not None else 0
+            x_all = torch.from_numpy(x_np)
+            f_all = torch.from_numpy(f_np) if f_np is not None else None
+            # one tile stays on the device from step to step (the whole section when untiled)
+            on_device = {} if len(tiles) > 1 else {0: _batch(tiles[0], x_all, f_all, device)}
             opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]), weight_decay=float(s["weight_decay"]))
+            n_windows = sum(int(t.windows.max()) + 1 for t in tiles) if s["hierarchy"] else 0
             log(
                 f"training on {device} ({n} spots, {expression.shape[1]} genes"
                 f"{f' as {x_np.shape[1]} PCs' if s['rna_pcs'] else ''}, "
                 f"{'image + RNA' if s['use_image'] else 'RNA only'}, k={s['k']}, "
-                f"{n_windows} windows, {s['epochs']} epochs x {s['steps_per_epoch']} steps)"
+                f"{n_windows} windows, {s['epochs']} epochs x {s['steps_per_epoch']} steps"
+                + (
+                    f"; {len(tiles)} tiles of <= {max(t.n_core for t in tiles)} spots + halo "
+                    f"(<= {max(len(t.nodes) for t in tiles)} spots a step)"
+                    if len(tiles) > 1
+                    else ""
+                )
+                + ")"
             )
+            order: list[int] = []
             losses = []
             for epoch in range(1, int(s["epochs"]) + 1):
                 sums: dict[str, float] = {}
                 for _ in range(int(s["steps_per_epoch"])):
+                    if len(tiles) > 1:
+                        if not order:  # every tile once, in a seeded order, then again
+                            order = torch.randperm(len(tiles), generator=gen).tolist()
+                        i = order.pop()
+                        on_device = {i: on_device.get(i) or _batch(tiles[i], x_all, f_all, device)}
+                    b = next(iter(on_device.values()))
                     model.train()
-                    out = model(x, f, index)
-                    terms = {"mse": F.mse_loss(out["recon_x"], x)}
+                    out = model(b.x, b.f, b.index)
+                    c = b.n_core  # loss on the tile's core only: its halo spots lack outer neighbours
+                    terms = {"mse": F.mse_loss(out["recon_x"][:c], b.x[:c])}
                     if "recon_f" in out:
-                        terms["mse_image"] = F.mse_loss(out["recon_f"], f)
+                        terms["mse_image"] = F.mse_loss(out["recon_f"][:c], b.f[:c])
                     terms.update(
                         contrastive_terms(
-                            out["view_a"], out["view_b"], windows, n_windows,
+                            out["view_a"][:c], out["view_b"][:c], b.windows, b.n_windows,
                             float(s["temperature"]), int(s["max_contrast"]), gen,
                             spot_level=bool(s["spot_contrast"]),
                         )
@@ -245,10 +299,13 @@ def train_section(
                 losses.append(epoch_losses)
                 log(f"epoch {epoch}/{s['epochs']}: " + " ".join(f"{k}={v:.4f}" for k, v in epoch_losses.items()))
             model.eval()
-            z = model.embed(x, f, index)
-            if s["normalise_embedding"]:
-                z = F.normalize(z, dim=1)
-            embedding = z.cpu().numpy().astype(np.float32)
+            embedding = np.empty((n, int(s["embedding"])), dtype=np.float32)
+            for i, tile in enumerate(tiles):
+                b = on_device.get(i) or _batch(tile, x_all, f_all, device)
+                z = model.embed(b.x, b.f, b.index)[: b.n_core]
+                if s["normalise_embedding"]:
+                    z = F.normalize(z, dim=1)
+                embedding[tile.nodes[: b.n_core]] = z.cpu().numpy()
     except (torch.OutOfMemoryError, RuntimeError) as err:
         # CUDA raises OutOfMemoryError; the CPU allocator a RuntimeError saying it "can't allocate memory"
         if not isinstance(err, torch.OutOfMemoryError) and "can't allocate memory" not in str(err):
@@ -296,7 +353,7 @@ def train_step(
             raise InputError(
                 features,
                 f"has {feats.shape[0]} rows but {preprocessed} has {adata.n_obs} spots",
-                "Re-run tile_patches and image_features for this section.",
+                "Re-run image_features for this section.",
             )
     result = train_section(X, np.asarray(adata.obsm["spatial"]), feats, settings, log=LOG.info)
     key = embedding_key(method)

@@ -6,5 +6,11 @@ from senca_st.demo import make_demo_section
 from senca_st.runlog import rule_step
 
 with rule_step(snakemake.log[0]) as log:
-    paths = make_demo_section(Path(snakemake.output.counts).parent, seed=snakemake.params.seed, section=snakemake.params.section)
+    paths = make_demo_section(
+        Path(snakemake.output.counts).parent,
+        seed=snakemake.params.seed,
+        section=snakemake.params.section,
+        n_spots=snakemake.params.n_spots or None,
+        pitch=float(snakemake.params.pitch_px),
+    )
     log.info("demo section written: %s", ", ".join(str(p) for p in paths.values()))

@@ -27,9 +27,13 @@ from senca_st.neighbourhood import nearest_spots
 
 def neighbour_index(coords: np.ndarray, k: int) -> torch.Tensor:
     """``(n, k+1)`` long tensor: each spot's own index, then its k nearest spots."""
-    nbrs = nearest_spots(coords, k)
-    own = np.arange(nbrs.shape[0], dtype=np.int64)[:, None]
-    return torch.from_numpy(np.concatenate([own, nbrs], axis=1))
+    return index_with_self(nearest_spots(coords, k))
+
+
+def index_with_self(neighbours: np.ndarray) -> torch.Tensor:
+    """``(n, k)`` neighbour lists -> the model's ``(n, k+1)`` index, each spot's own index first."""
+    own = np.arange(neighbours.shape[0], dtype=np.int64)[:, None]
+    return torch.from_numpy(np.concatenate([own, neighbours], axis=1))
 
 
 def neighbour_mean(h: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

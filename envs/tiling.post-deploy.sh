@@ -1,1 +1,0 @@
-install-senca-st.sh
