@@ -29,9 +29,11 @@ from senca_st.model.hierarchy import assign_windows
 #: stays near 2 GiB (benchmarks/scale.py), and sections up to this size train on the full graph.
 CPU_BATCH_SPOTS = 20_000
 
-#: Device memory one spot of a tile takes in a training step (image + RNA, hidden 256), measured
-#: on the CPU (README, "Scale"); a GPU's tile is sized from its free memory with this figure.
-BYTES_PER_SPOT = 60_000
+#: Memory one spot of a tile takes in a training step, image + RNA at the defaults (hidden 256,
+#: 10 hops), inputs included: full-graph peak RSS grew 1583 MiB from 10k to 20k spots on the CPU
+#: (benchmarks/bench_memory.py --image --batch-spots 0; README "Scale").  A GPU's tile is sized
+#: from its free memory with this figure.
+BYTES_PER_SPOT = 166_000
 
 
 @dataclass(frozen=True)
