@@ -261,9 +261,9 @@ def test_spot_coordinates_outside_the_image(tmp_path):
     spots = _spots_h5ad(tmp_path, 4, 4)
     image = tmp_path / "small.png"
     Image.fromarray(np.full((60, 60, 3), 200, np.uint8)).save(image)  # spots reach x = 90
-    out = tmp_path / "results" / "patches.npy"
+    out = tmp_path / "results" / "image_features.npy"
     with pytest.raises(InputError) as err:
-        steps.tile_step(str(spots), str(image), str(out), 32, 3, "her2st", "", "")
+        steps.image_features_step(str(spots), str(image), str(out), 32, 3, "her2st", "", "", input_px=32)
     msg = str(err.value)
     assert msg.startswith(f"{image}: 12 of 16 spot centres lie outside the 60x60 image")
     assert "Check that the image belongs to the section" in msg

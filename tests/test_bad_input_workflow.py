@@ -33,7 +33,7 @@ MESSAGES = {
     # sample: (job log, the one line's text)
     "trunc": ("logs/load_section/trunc.log", "count matrix file is truncated or not valid gzip"),
     "few": ("logs/preprocess/few.log", "only 4 spots remain after filtering; the SENCA-st spot graph links each spot to its 4 nearest"),
-    "outside": ("logs/tile_patches/outside.log", "spot centres lie outside the 60x60 image"),
+    "outside": ("logs/image_features/outside.log", "spot centres lie outside the 60x60 image"),
 }
 
 
@@ -72,7 +72,7 @@ def broken_run(tmp_path_factory):
     targets = [
         "results/trunc/spots.h5ad",
         "results/few/preprocessed.h5ad",
-        "results/outside/patches.npy",
+        "results/outside/image_features.npy",
         "results/nolab/methods/rna_pca/clusters.tsv",
         "results/A1/spots.h5ad",
     ]
@@ -107,7 +107,7 @@ def test_failed_jobs_leave_no_output(broken_run):
     assert not (wf / "results/trunc/spots.h5ad").exists()
     assert not (wf / "results/few/preprocessed.h5ad").exists()
     assert (wf / "results/few/spots.h5ad").exists()  # the step before it succeeded
-    assert not (wf / "results/outside/patches.npy").exists()
+    assert not (wf / "results/outside/image_features.npy").exists()
     assert temp_files(wf / "results") == []
 
 
