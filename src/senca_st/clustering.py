@@ -116,10 +116,11 @@ def ward_clusters(embedding: np.ndarray, n_clusters: int, seed: int = 0, fit_spo
     """Ward's agglomerative clustering; past ``fit_spots`` spots, on a subset with the rest joining the nearest region mean."""
     X = np.asarray(embedding, dtype=np.float64)
     rows = fit_rows(X.shape[0], fit_spots, seed)
-    fitted = AgglomerativeClustering(n_clusters=n_clusters, linkage="ward").fit_predict(X if rows is None else X[rows])
+    part = X if rows is None else X[rows]
+    fitted = AgglomerativeClustering(n_clusters=n_clusters, linkage="ward").fit_predict(part)
     if rows is None:
         return fitted.astype(np.int64)
-    means = np.stack([X[rows][fitted == c].mean(axis=0) for c in range(n_clusters)])
+    means = np.stack([part[fitted == c].mean(axis=0) for c in range(n_clusters)])
     # squared distances without the (n, k, d) difference array: |x|^2 - 2 x.m + |m|^2
     d2 = (X**2).sum(axis=1)[:, None] - 2.0 * X @ means.T + (means**2).sum(axis=1)[None, :]
     labels = np.argmin(d2, axis=1)

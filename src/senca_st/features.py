@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -37,14 +37,6 @@ def prepare_batch(patches: np.ndarray, input_px: int, device: torch.device) -> t
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     return (x - mean) / std
-
-
-def _batches(patches: np.ndarray | Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
-    if isinstance(patches, np.ndarray):
-        for start in range(0, patches.shape[0], batch_size):
-            yield patches[start : start + batch_size]
-    else:
-        yield from patches
 
 
 def extract_features(
@@ -71,7 +63,8 @@ def extract_features(
     out = []
     t0 = time.perf_counter()
     with torch.inference_mode():
-        for batch in _batches(patches, batch_size):
+        # an array is one batch of batches; patches.iter_patches yields several encoder batches at a time
+        for batch in [patches] if isinstance(patches, np.ndarray) else patches:
             batch = np.asarray(batch)
             if batch.ndim != 4 or batch.shape[-1] != 3:
                 raise InputError(None, f"patches must be (n, P, P, 3) RGB, got shape {batch.shape}", "Check the image.")

@@ -240,8 +240,8 @@ def train_section(
             ).to(device)
             x_all = torch.from_numpy(x_np)
             f_all = torch.from_numpy(f_np) if f_np is not None else None
-            # one tile stays on the device from step to step (the whole section when untiled)
-            on_device = {} if len(tiles) > 1 else {0: _batch(tiles[0], x_all, f_all, device)}
+            # an untiled section stays on the device from step to step; a tile is moved there per step
+            whole = _batch(tiles[0], x_all, f_all, device) if len(tiles) == 1 else None
             opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]), weight_decay=float(s["weight_decay"]))
             n_windows = sum(int(t.windows.max()) + 1 for t in tiles) if s["hierarchy"] else 0
             log(
@@ -262,12 +262,9 @@ def train_section(
             for epoch in range(1, int(s["epochs"]) + 1):
                 sums: dict[str, float] = {}
                 for _ in range(int(s["steps_per_epoch"])):
-                    if len(tiles) > 1:
-                        if not order:  # every tile once, in a seeded order, then again
-                            order = torch.randperm(len(tiles), generator=gen).tolist()
-                        i = order.pop()
-                        on_device = {i: on_device.get(i) or _batch(tiles[i], x_all, f_all, device)}
-                    b = next(iter(on_device.values()))
+                    if whole is None and not order:  # every tile once, in a seeded order, then again
+                        order = torch.randperm(len(tiles), generator=gen).tolist()
+                    b = whole or _batch(tiles[order.pop()], x_all, f_all, device)
                     model.train()
                     out = model(b.x, b.f, b.index)
                     c = b.n_core  # loss on the tile's core only: its halo spots lack outer neighbours
@@ -300,8 +297,8 @@ def train_section(
                 log(f"epoch {epoch}/{s['epochs']}: " + " ".join(f"{k}={v:.4f}" for k, v in epoch_losses.items()))
             model.eval()
             embedding = np.empty((n, int(s["embedding"])), dtype=np.float32)
-            for i, tile in enumerate(tiles):
-                b = on_device.get(i) or _batch(tile, x_all, f_all, device)
+            for tile in tiles:
+                b = whole or _batch(tile, x_all, f_all, device)
                 z = model.embed(b.x, b.f, b.index)[: b.n_core]
                 if s["normalise_embedding"]:
                     z = F.normalize(z, dim=1)

@@ -95,9 +95,7 @@ def spatial_tiles(
     windows = assign_windows(coords, window) if window else None
     tiles = []
     for cell in range(int(cells.max()) + 1):
-        core = np.flatnonzero(cells == cell)
-        if len(core) == 0:
-            continue
+        core = np.flatnonzero(cells == cell)  # never empty: assign_windows numbers occupied cells only
         nodes = _halo(core, neighbours, depth)
         local = np.full(neighbours.shape[0], -1, dtype=np.int64)
         local[nodes] = np.arange(len(nodes))
