@@ -38,7 +38,7 @@ $(PEERS_STAMP): $(STAMP) pyproject.toml
 
 demo: install
 	snakemake --cores $(CORES)
-	$(PY) -m senca_st.summary results/metrics/ari.tsv
+	$(PY) -m senca_st.evaluation.summary results/metrics/ari.tsv
 
 test: install
 	$(PY) -m pytest tests

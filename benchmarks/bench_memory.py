@@ -23,8 +23,8 @@ import numpy as np
 def one(n: int, image: bool, epochs: int, steps: int, threads: int, batch_spots: str) -> dict:
     import torch
 
-    from senca_st.methods import train_settings
-    from senca_st.training import train_section
+    from senca_st.method.catalogue import train_settings
+    from senca_st.method.training import train_section
 
     torch.set_num_threads(threads)
     side = int(np.ceil(np.sqrt(n)))

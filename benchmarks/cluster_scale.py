@@ -3,7 +3,7 @@
 Not a test: ``python benchmarks/cluster_scale.py [--sizes 20000,100000] [--seeds 0,1,2]``.
 
 Past ``WARD_SPOTS`` (Ward) or ``FIT_SPOTS`` (the mixture) spots,
-``senca_st.clustering`` fits on a random subset and assigns the rest.  This
+``senca_st.method.clustering`` fits on a random subset and assigns the rest.  This
 script generates the demo tumour at each size, embeds it as the ``rna_pca``
 baseline does (20 principal components of the preprocessed HVGs), and for
 each rule prints the ARI against the generated regions of the whole fit and of
@@ -30,10 +30,10 @@ WHOLE_WARD_LIMIT = 25_000  # 113 s and 3.3 GiB at 20k; O(n^2) beyond
 
 
 def embed(n: int, folder: Path) -> None:
-    from senca_st.baselines import pca_embedding
-    from senca_st.demo import make_demo_section
-    from senca_st.preprocess import preprocess_section
-    from senca_st.sections import read_st_section
+    from senca_st.method.baselines import pca_embedding
+    from senca_st.io.demo import make_demo_section
+    from senca_st.method.preprocess import preprocess_section
+    from senca_st.io.sections import read_st_section
 
     paths = make_demo_section(folder, n_spots=n, pitch=12.0)
     adata = preprocess_section(read_st_section(paths["counts"], paths["spots"], paths["labels"]), n_top_genes=3000)
@@ -43,7 +43,7 @@ def embed(n: int, folder: Path) -> None:
 
 
 def fit(folder: Path, rule: str, whole: bool, seed: int) -> dict:
-    from senca_st import clustering
+    from senca_st.method import clustering
 
     emb = np.load(folder / "emb.npy")
     limit = len(emb) if whole else None

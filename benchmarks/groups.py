@@ -6,7 +6,7 @@ A measurement script, not a test::
 
 Groups: HER2ST patients A-D (sections 1-6 each, section 1 labelled) and DLPFC
 151673 + 151674 (two adjacent sections of one brain), read, preprocessed and
-combined with the pipeline's own code (:func:`senca_st.groups.combine_sections`),
+combined with the pipeline's own code (:func:`senca_st.method.groups.combine_sections`),
 trained as ``senca_rna`` on the whole group (each section its own spot graph)
 and clustered together with k = the number of annotated regions.  Printed per
 group and seed: the joint regions' ARI on each labelled section and on the
@@ -15,7 +15,7 @@ mixing score; ``rna_pca`` likewise.  The single-section figures to compare with
 come from ``benchmarks/loso.py`` / ``make bench`` (same sections, seeds, ARI rule).
 
 ``--auto``: also ``n_clusters: auto`` on each labelled section alone
-(:func:`senca_st.clustering.choose_n_clusters`): chosen k, runner-up, the ARI at
+(:func:`senca_st.method.clustering.choose_n_clusters`): chosen k, runner-up, the ARI at
 the chosen k and at the annotated k.
 """
 
@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from senca_st.baselines import pca_embedding
-from senca_st.clustering import choose_n_clusters, cluster_spots
-from senca_st.evaluation import agreement, n_regions
-from senca_st.groups import combine_sections, mixing_score, regions_by_sections
-from senca_st.methods import train_settings
-from senca_st.preprocess import preprocess_section
-from senca_st.sections import read_h5ad_section, read_st_section
-from senca_st.training import train_section
+from senca_st.method.baselines import pca_embedding
+from senca_st.method.clustering import choose_n_clusters, cluster_spots
+from senca_st.evaluation.metrics import agreement, n_regions
+from senca_st.method.groups import combine_sections, mixing_score, regions_by_sections
+from senca_st.method.catalogue import train_settings
+from senca_st.method.preprocess import preprocess_section
+from senca_st.io.sections import read_h5ad_section, read_st_section
+from senca_st.method.training import train_section
 
 REPO = Path(__file__).resolve().parents[1]
 GROUPS = {**{p: [f"{p}{i}" for i in range(1, 7)] for p in "ABCD"}, "dlpfc": ["151673", "151674"]}

@@ -35,12 +35,12 @@ import pandas as pd
 import torch
 import yaml
 
-from senca_st.clustering import cluster_spots
-from senca_st.evaluation import agreement, n_regions
-from senca_st.methods import train_settings
-from senca_st.preprocess import preprocess_section
-from senca_st.sections import read_h5ad_section, read_st_section
-from senca_st.training import train_section
+from senca_st.method.clustering import cluster_spots
+from senca_st.evaluation.metrics import agreement, n_regions
+from senca_st.method.catalogue import train_settings
+from senca_st.method.preprocess import preprocess_section
+from senca_st.io.sections import read_h5ad_section, read_st_section
+from senca_st.method.training import train_section
 
 REPO = Path(__file__).resolve().parents[1]
 HER2ST = ["A1", "B1", "C1", "D1"]

@@ -7,12 +7,12 @@ A measurement script, not a test (``make bench`` installs the ``[peers]`` extra 
         [--runs runs.tsv] [--her2st-root ../shared/data/her2st] [--dlpfc-root ../shared/data/dlpfc]
 
 Sections and k. HER2ST sections (``A1`` ...) are read from the almaan/her2st
-layout with :func:`senca_st.sections.read_st_section`; DLPFC sections
+layout with :func:`senca_st.io.sections.read_st_section`; DLPFC sections
 (``151673`` ...) from ``{dlpfc-root}/{id}.h5ad`` (raw counts in ``X``,
 ``obs['layer']`` with NaN for unlabelled spots, ``obsm['spatial']``,
 ``obs['array_row', 'array_col']``).  Every method is asked for k = the number
 of annotated regions (HER2ST A1 5, B1 4, C1 3, D1 3; DLPFC 7), as the pipeline
-does, and scored with :func:`senca_st.evaluation.agreement`: ARI and NMI over
+does, and scored with :func:`senca_st.evaluation.metrics.agreement`: ARI and NMI over
 annotated spots, unlabelled and ``undetermined`` spots left out.  Every spot is
 clustered.
 
@@ -24,7 +24,7 @@ clusterer, mclust, runs in R through rpy2, which is not available here, so we
 use its documented non-R alternative, ``method='leiden'`` with its resolution
 search (2.0 down to 0.1 in steps of 0.01) for exactly k clusters; where that
 search finds no resolution giving k, Ward on the same PCA-20 (the
-pipeline's ``cluster.method: ward``, :func:`senca_st.clustering.cluster_spots`)
+pipeline's ``cluster.method: ward``, :func:`senca_st.method.clustering.cluster_spots`)
 and the run's ``note`` says so.  ``--graphst-cluster ward`` uses Ward
 throughout.  Its tutorial refines the DLPFC domains (``refinement=True``,
 ``radius=50``: majority vote over the 50 nearest spots); we do that on Visium
@@ -95,8 +95,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from senca_st.atomic import atomic_path  # noqa: E402
-from senca_st.evaluation import agreement, n_regions  # noqa: E402
+from senca_st.io.atomic import atomic_path  # noqa: E402
+from senca_st.evaluation.metrics import agreement, n_regions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -142,7 +142,7 @@ def dataset_of(section: str) -> str:
 
 
 def read_her2st(root: Path, s: str) -> Section:
-    from senca_st.sections import read_st_section
+    from senca_st.io.sections import read_st_section
 
     d = Path(root) / "data"
     adata = read_st_section(
@@ -290,7 +290,7 @@ def run_graphst(
     from GraphST.utils import clustering, refine_label
     from sklearn.decomposition import PCA
 
-    from senca_st.clustering import cluster_spots
+    from senca_st.method.clustering import cluster_spots
 
     refine = section.visium if refine is None else refine
     adata = _counts_copy(section)

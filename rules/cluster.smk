@@ -18,7 +18,7 @@ rule baseline_embedding:
     conda:
         "../envs/cluster.yaml"
     params:
-        code=code_digest("baselines"),
+        code=code_digest("method/baselines"),
         method="{method}",
         n_components=config.get("baselines", {}).get("n_components", 20),
     script:
@@ -43,7 +43,7 @@ rule cluster:
     conda:
         "../envs/cluster.yaml"
     params:
-        code=code_digest("clustering"),
+        code=code_digest("method/clustering"),
         n_clusters=n_clusters,
         default_n_clusters=config["cluster"]["default_n_clusters"],
         method=config["cluster"].get("method", "ward"),
@@ -53,7 +53,7 @@ rule cluster:
         "../workflow/scripts/cluster.py"
 
 
-# One answer per SENCA-st variant from its seeds (senca_st.consensus: Hungarian alignment to the
+# One answer per SENCA-st variant from its seeds (senca_st.method.consensus: Hungarian alignment to the
 # medoid seed, then a majority vote), at the path a baseline's clusters have.
 rule consensus:
     input:
@@ -77,7 +77,7 @@ rule consensus:
     conda:
         "../envs/cluster.yaml"
     params:
-        code=code_digest("consensus"),
+        code=code_digest("method/consensus"),
         seeds=SEEDS,
     script:
         "../workflow/scripts/consensus.py"

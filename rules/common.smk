@@ -8,12 +8,12 @@ os.environ.setdefault("SENCA_ST_ROOT", str(workflow.basedir))
 
 from snakemake.logging import logger
 
-from senca_st import cscc as senca_cscc
-from senca_st import methods as senca_methods
-from senca_st import visium_datasets as senca_visium
+from senca_st.io import cscc as senca_cscc
+from senca_st.method import catalogue as senca_methods
+from senca_st.io import visium_datasets as senca_visium
 from senca_st.config_check import check_config, config_files_in_order, spots_needed
 from senca_st.errors import InputError
-from senca_st.her2st_manifest import load_manifest, section_files
+from senca_st.io.her2st_manifest import load_manifest, section_files
 from senca_st.samplesheet import (
     AUTO,
     AUTO_RANGE,
@@ -21,7 +21,7 @@ from senca_st.samplesheet import (
     check_sections,
     load_sample_sheet,
 )
-from senca_st.sections import visium_folder
+from senca_st.io.sections import visium_folder
 
 
 def _workflow_path(path):
@@ -56,7 +56,7 @@ for _note in samples.attrs.get("notes", []):
     logger.warning(f"NOTE: {_note}")
 
 
-# --- groups: sections analysed together (senca_st.groups); their files live under
+# --- groups: sections analysed together (senca_st.method.groups); their files live under
 # results/groups/{group}/, and the rules that run on one section or one group (train,
 # baseline_embedding, cluster, consensus) take sample=groups/{group} (unit_pattern()).
 
@@ -117,7 +117,7 @@ def code_digest(*modules):
     """Hash of the package modules a step runs, passed as a param so that editing them reruns it.
 
     Snakemake's 'code' rerun trigger sees the rule's script, not the library the
-    script calls; with this param a change to e.g. senca_st/model/ reruns training
+    script calls; with this param a change to e.g. senca_st/method/model/ reruns training
     (and what follows) but not preprocessing.
     """
     import hashlib
@@ -179,7 +179,7 @@ def section_user_image(sample):
 
 
 def visium_url(wildcards):
-    """10x URL of resources/visium/{vid}/{file} (senca_st.visium_datasets)."""
+    """10x URL of resources/visium/{vid}/{file} (senca_st.io.visium_datasets)."""
     return senca_visium.url(
         VISIUM_CONFIG["base_url"], wildcards.vid, Path(wildcards.file).name
     )
@@ -393,7 +393,7 @@ def train_inputs(wildcards):
     return inputs
 
 
-# --- seeds: every SENCA-st variant runs once per seed, then a consensus (senca_st.consensus)
+# --- seeds: every SENCA-st variant runs once per seed, then a consensus (senca_st.method.consensus)
 
 SEEDS = senca_methods.run_seeds(config["train"])
 if "seed" in config["train"]:
@@ -406,7 +406,7 @@ if "seed" in config["train"]:
 def method_runs(method):
     """A method's runs, as paths under results/{sample}/methods/: one per seed, or a baseline's one.
 
-    A baseline is deterministic and runs once (senca_st.methods.seeded); a SENCA-st
+    A baseline is deterministic and runs once (senca_st.method.catalogue.seeded); a SENCA-st
     variant runs once per seed into {method}/seed{seed}/ (senca_rna_joint: the
     section's part of its group's runs, senca_rna_joint/seed{seed}/).
     """

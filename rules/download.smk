@@ -24,7 +24,7 @@ rule download_her2st_file:
 
 # cSCC (GSE144240) files from GEO's per-sample supplementary folders (cscc_url: common.smk).
 # GEO publishes no checksums: a file is verified as a complete gzip stream before it is renamed
-# into place (senca_st.download.fetch, gzip check).
+# into place (senca_st.io.download.fetch, gzip check).
 rule download_cscc_file:
     output:
         "resources/cscc/{path}",
@@ -46,7 +46,7 @@ rule download_cscc_file:
         "../workflow/scripts/download_file.py"
 
 
-# 10x public Visium datasets by name (sample sheet visium_id; senca_st.visium_datasets): the
+# 10x public Visium datasets by name (sample sheet visium_id; senca_st.io.visium_datasets): the
 # matrix straight into outs/, the spatial tarball and the full-resolution image beside it.
 # 10x publishes no checksums: the transfer's length, the gzip stream and the HDF5 signature are checked.
 rule download_visium_file:

@@ -29,7 +29,13 @@ rule image_features:
         "../envs/image_features.yaml"
     threads: 2
     params:
-        code=code_digest("features", "resnet", "device", "patches", "image_io"),
+        code=code_digest(
+            "method/features",
+            "method/resnet",
+            "device",
+            "method/patches",
+            "io/image_io",
+        ),
         patch_px=config["tiling"]["patch_px"],
         degree=config["tiling"]["neighbour_degree"],
         dataset=lambda wc: _row(wc.sample)["dataset"],

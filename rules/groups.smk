@@ -1,5 +1,5 @@
 # Groups: sections that share a `group` in the sample sheet are also trained and clustered
-# together (senca_st.groups). The group's files live under results/groups/{group}/; the
+# together (senca_st.method.groups). The group's files live under results/groups/{group}/; the
 # rules train, baseline_embedding, cluster and consensus run there as on a section
 # (sample=groups/{group}). Each section then gets its part under methods/{method}_joint/,
 # which rule evaluate scores like any method.
@@ -20,7 +20,7 @@ rule group_preprocess:
     conda:
         "../envs/preprocess.yaml"
     params:
-        code=code_digest("groups", "preprocess"),
+        code=code_digest("method/groups", "method/preprocess"),
         sections=lambda wc: GROUPS[wc.group],
         n_top_genes=config["preprocess"]["n_top_genes"],
         min_spots_per_gene=config["preprocess"].get("min_spots_per_gene", 3),
@@ -82,7 +82,7 @@ rule group_metrics:
     conda:
         "../envs/cluster.yaml"
     params:
-        code=code_digest("groups", "evaluation"),
+        code=code_digest("method/groups", "evaluation/metrics"),
         group="{group}",
         method="{method}",
     script:

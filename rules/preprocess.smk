@@ -10,7 +10,7 @@ rule load_section:
     conda:
         "../envs/preprocess.yaml"
     params:
-        code=code_digest("sections"),
+        code=code_digest("io/sections"),
         dataset=lambda wc: _row(wc.sample)["dataset"],
         visium_dir=lambda wc: visium_outs(wc.sample),
         label_key=lambda wc: _row(wc.sample).get("label_key", ""),
@@ -31,7 +31,7 @@ rule preprocess:
     conda:
         "../envs/preprocess.yaml"
     params:
-        code=code_digest("preprocess"),
+        code=code_digest("method/preprocess"),
         n_top_genes=config["preprocess"]["n_top_genes"],
         min_spots_per_gene=config["preprocess"].get("min_spots_per_gene", 3),
         min_counts_per_spot=config["preprocess"].get("min_counts_per_spot", 10),

@@ -22,7 +22,9 @@ rule train:
         "../envs/train.yaml"
     threads: 2
     params:
-        code=code_digest("model", "training", "device", "baselines"),
+        code=code_digest(
+            "method/model", "method/training", "device", "method/baselines"
+        ),
         method="{method}",
         # this seed's settings only: adding a seed to train.seeds trains that seed alone
         settings=lambda wc: senca_methods.run_settings(

@@ -127,7 +127,7 @@ def snakemake(wf: Path, *args: str, timeout: float = 600) -> subprocess.Complete
 
 
 def temp_files(root: Path) -> list[Path]:
-    """Leftovers of senca_st.atomic (``.<name>.<random>.tmp<suffix>``) under ``root``."""
+    """Leftovers of senca_st.io.atomic (``.<name>.<random>.tmp<suffix>``) under ``root``."""
     return [p for p in Path(root).rglob(".*") if ".tmp" in p.name and p.is_file()]
 
 

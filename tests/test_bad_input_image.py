@@ -20,7 +20,7 @@ from PIL import Image
 
 from bad_input_files import gradient, temp_files, write_pyramidal_tiff
 from senca_st.errors import InputError
-from senca_st.image_io import SectionImage
+from senca_st.io.image_io import SectionImage
 
 
 COORDS = np.array([[40.0, 40.0], [60.0, 40.0], [40.0, 60.0], [60.0, 60.0]])
@@ -31,7 +31,7 @@ def tile(image: Path, tmp_path: Path) -> Path:
     import anndata as ad
 
     from senca_st.steps import image_features_step
-    from senca_st.store import write_h5ad
+    from senca_st.io.store import write_h5ad
 
     spots = tmp_path / "spots.h5ad"
     if not spots.exists():
@@ -150,7 +150,7 @@ _MEASURE = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     import tifffile, zarr  # imported by the TIFF reader: their code is not the image
-    from senca_st.patches import iter_patches
+    from senca_st.method.patches import iter_patches
 
     def status(key):  # kB in /proc/self/status; VmHWM is this process's peak RSS (reset by exec)
         for line in Path("/proc/self/status").read_text().splitlines():

@@ -15,7 +15,7 @@ import yaml
 from bad_input_files import error_lines, overlay, sheet_text, snakemake, terminal, workflow, write_section
 from senca_st.config_check import check_config, config_files_in_order, source_of, spots_needed
 from senca_st.errors import InputError
-from senca_st.her2st_manifest import load_manifest
+from senca_st.io.her2st_manifest import load_manifest
 from senca_st.samplesheet import check_sections, load_sample_sheet
 
 REPO = Path(__file__).resolve().parents[1]

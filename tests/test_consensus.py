@@ -1,4 +1,4 @@
-"""The consensus of a method's seeds (senca_st.consensus) and the steps around it.
+"""The consensus of a method's seeds (senca_st.method.consensus) and the steps around it.
 
 What it must do: give back a partition all seeds agree on whatever their
 cluster ids, let the majority of seeds win, answer the same every time, and
@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from senca_st import methods
-from senca_st.consensus import consensus_clusters
+from senca_st.method import catalogue as methods
+from senca_st.method.consensus import consensus_clusters
 from senca_st.steps import aggregate_step, consensus_step, evaluate_step
 
 

@@ -3,8 +3,8 @@ import hashlib
 import numpy as np
 from PIL import Image
 
-from senca_st.demo import REGIONS, RNA_PROGRAMME, make_demo_section
-from senca_st.sections import read_st_section
+from senca_st.io.demo import REGIONS, RNA_PROGRAMME, make_demo_section
+from senca_st.io.sections import read_st_section
 
 
 def test_demo_section_contract(tmp_path):
@@ -50,7 +50,7 @@ def test_demo_needs_both_modalities(tmp_path):
 
 def test_demo_of_a_given_size(tmp_path, monkeypatch):
     """demo.n_spots: about that many spots (within 1%), in count chunks, image sized by the pitch."""
-    import senca_st.demo as demo
+    import senca_st.io.demo as demo
 
     monkeypatch.setattr(demo, "CHUNK_SPOTS", 1000)  # several chunks of counts
     paths = make_demo_section(tmp_path, n_spots=3000, pitch=12.0, n_genes=50, markers=5)

@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from senca_st.clustering import cluster_spots
-from senca_st.evaluation import agreement, mean_sd, n_regions, region_f1
+from senca_st.method.clustering import cluster_spots
+from senca_st.evaluation.metrics import agreement, mean_sd, n_regions, region_f1
 from senca_st.steps import resolve_n_clusters
-from senca_st.summary import format_metrics
+from senca_st.evaluation.summary import format_metrics
 
 
 def test_undetermined_spots_are_left_out():
@@ -87,7 +87,7 @@ def _blobs(n: int, seed: int = 0):
 @pytest.mark.parametrize("method", ["gmm", "ward"])
 def test_a_large_section_is_clustered_from_a_subset_like_the_whole(method):
     """Past fit_spots the rule is fitted on a subset and the rest assigned: same regions as the whole fit."""
-    from senca_st.clustering import fit_rows, gmm_clusters, ward_clusters
+    from senca_st.method.clustering import fit_rows, gmm_clusters, ward_clusters
 
     truth, emb = _blobs(3000)
     whole = gmm_clusters(emb, 4, 5, seed=0) if method == "gmm" else ward_clusters(emb, 4)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from senca_st.errors import InputError
-from senca_st.features import IMAGENET_MEAN, IMAGENET_STD, extract_features, prepare_batch
+from senca_st.method.features import IMAGENET_MEAN, IMAGENET_STD, extract_features, prepare_batch
 
 
 class MeanEncoder(torch.nn.Module):

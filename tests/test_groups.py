@@ -1,4 +1,4 @@
-"""Groups of sections analysed together (senca_st.groups) and the number of regions chosen from the embedding.
+"""Groups of sections analysed together (senca_st.method.groups) and the number of regions chosen from the embedding.
 
 The workflow test runs a generated group of two serial demo sections (same
 regions and gene programmes; the second at half the depth, each gene's level
@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from senca_st import steps
-from senca_st.clustering import choose_n_clusters
+from senca_st.method.clustering import choose_n_clusters
 from senca_st.errors import InputError
-from senca_st.groups import combine_sections, mixing_score, regions_by_sections, side_by_side
-from senca_st.model.graph import neighbour_index
+from senca_st.method.groups import combine_sections, mixing_score, regions_by_sections, side_by_side
+from senca_st.method.model.graph import neighbour_index
 from senca_st.samplesheet import load_sample_sheet
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
 

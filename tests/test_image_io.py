@@ -5,8 +5,8 @@ from PIL import Image
 
 from bad_input_files import gradient, write_pyramidal_tiff
 from senca_st.errors import InputError
-from senca_st.image_io import SectionImage
-from senca_st.patches import check_inside, iter_patches, patch_side
+from senca_st.io.image_io import SectionImage
+from senca_st.method.patches import check_inside, iter_patches, patch_side
 
 
 def test_jpeg_window_and_white_padding(tmp_path):

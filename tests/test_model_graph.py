@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from senca_st.model.cross_attention import NeighbourCrossAttention
-from senca_st.model.graph import GraphTransformerEncoder, neighbour_attention, neighbour_index
+from senca_st.method.model.cross_attention import NeighbourCrossAttention
+from senca_st.method.model.graph import GraphTransformerEncoder, neighbour_attention, neighbour_index
 
 
 def lattice(n_side: int) -> np.ndarray:

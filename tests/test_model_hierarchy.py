@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from senca_st.model.hierarchy import assign_windows, contrastive_terms, nt_xent, sampled_nt_xent, window_pool
+from senca_st.method.model.hierarchy import assign_windows, contrastive_terms, nt_xent, sampled_nt_xent, window_pool
 
 
 def direct_nt_xent(a: torch.Tensor, b: torch.Tensor, t: float) -> float:

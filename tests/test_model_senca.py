@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from senca_st.model.graph import neighbour_index
-from senca_st.model.hierarchy import contrastive_terms
-from senca_st.model.senca import SencaModel
+from senca_st.method.model.graph import neighbour_index
+from senca_st.method.model.hierarchy import contrastive_terms
+from senca_st.method.model.senca import SencaModel
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Spatial mini-batches (senca_st.model.tiles): a tile's core gets the full graph's embedding."""
+"""Spatial mini-batches (senca_st.method.model.tiles): a tile's core gets the full graph's embedding."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from senca_st.model.graph import index_with_self
-from senca_st.model.senca import SencaModel
-from senca_st.model.tiles import CPU_BATCH_SPOTS, batch_spots_for, receptive_hops, spatial_tiles
-from senca_st.neighbourhood import nearest_spots
+from senca_st.method.model.graph import index_with_self
+from senca_st.method.model.senca import SencaModel
+from senca_st.method.model.tiles import CPU_BATCH_SPOTS, batch_spots_for, receptive_hops, spatial_tiles
+from senca_st.method.neighbourhood import nearest_spots
 
 
 def _section(n_side: int = 40, seed: int = 0):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from senca_st.neighbourhood import nearest_spots, spot_graph, spot_spacing
+from senca_st.method.neighbourhood import nearest_spots, spot_graph, spot_spacing
 
 
 def square_lattice(n=6, pitch=10.0):

@@ -1,4 +1,4 @@
-"""The report's figures (senca_st.figures) and `snakemake --report` on the demo."""
+"""The report's figures (senca_st.report.figures) and `snakemake --report` on the demo."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from senca_st import figures
+from senca_st.report import figures
 from workflow_copy import copy_workflow, run_snakemake
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from senca_st.errors import InputError
-from senca_st.resnet import ResNet50, load_encoder
+from senca_st.method.resnet import ResNet50, load_encoder
 
 # Names and shapes as in torchvision's resnet50-11ad3fa6.pth (hard-coded, not derived from our model).
 TORCHVISION_KEYS = {

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from senca_st.errors import InputError
-from senca_st.sections import UNDETERMINED, read_st_section
+from senca_st.io.sections import UNDETERMINED, read_st_section
 
 # Spots under tissue with a count row, per the upstream files.
 EXPECTED_SPOTS = {"A1": 346, "B1": 295, "C1": 176, "D1": 306}

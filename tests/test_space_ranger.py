@@ -1,6 +1,6 @@
 """Space Ranger layouts through the real reader: Visium 1.x, 2.x+, CytAssist and Visium HD (8 and 16 µm bins).
 
-The folders come from :mod:`senca_st.space_ranger` (the demo section written as
+The folders come from :mod:`senca_st.io.space_ranger` (the demo section written as
 Space Ranger would); each must read to the same spots, counts, positions and
 labels, and Visium HD must also run through the workflow (``bin_um``).
 """
@@ -15,8 +15,8 @@ import pytest
 
 from senca_st.errors import InputError
 from senca_st.samplesheet import load_sample_sheet
-from senca_st.sections import read_visium_section, visium_image
-from senca_st.space_ranger import LAYOUTS, write_space_ranger
+from senca_st.io.sections import read_visium_section, visium_image
+from senca_st.io.space_ranger import LAYOUTS, write_space_ranger
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
 
 SMALL = {"n_cols": 20, "n_rows": 16, "n_genes": 200, "markers": 20}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from senca_st import training
-from senca_st.training import TrainingError, train_section
+from senca_st.method import training
+from senca_st.method.training import TrainingError, train_section
 
 TINY = {"hidden": 16, "embedding": 8, "heads": 2, "epochs": 2, "steps_per_epoch": 2, "window": 4, "device": "cpu"}
 
@@ -103,7 +103,7 @@ def test_full_model_separates_two_synthetic_regions():
 
 def test_rna_branch_reads_principal_components_of_the_genes():
     """rna_pcs > 0: the model reads (and reconstructs) the leading PCs, ordered by variance."""
-    from senca_st.training import rna_input
+    from senca_st.method.training import rna_input
 
     x, _, _ = section(image=False)
     pcs = rna_input(x, 10, True, 0)

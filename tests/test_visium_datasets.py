@@ -1,6 +1,6 @@
 """10x public Visium datasets by name (visium_id) through the real download code and reader.
 
-A generated section (:mod:`senca_st.space_ranger`, Space Ranger 1.x layout) is
+A generated section (:mod:`senca_st.io.space_ranger`, Space Ranger 1.x layout) is
 published on a loopback server the way 10x serves its examples
 (``{base}/1.1.0/{id}/{id}_filtered_feature_bc_matrix.h5``, ``_spatial.tar.gz``,
 ``_image.tif``); the workflow downloads, unpacks and runs it.
@@ -20,8 +20,8 @@ from PIL import Image
 
 from senca_st.errors import InputError
 from senca_st.samplesheet import load_sample_sheet
-from senca_st.space_ranger import write_space_ranger
-from senca_st.visium_datasets import unpack_spatial, url
+from senca_st.io.space_ranger import write_space_ranger
+from senca_st.io.visium_datasets import unpack_spatial, url
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
 
 DATASET = "V1_Generated_Breast_Section"

@@ -187,7 +187,7 @@ def spots_needed(train: Mapping[str, Any], section_methods: Iterable[str], n_clu
     only once the section is read).  Returned as a small mapping so the
     preprocess step can say which requirement a section fails.
     """
-    from senca_st import methods
+    from senca_st.method import catalogue as methods
 
     k = 0
     for name in section_methods:

@@ -7,7 +7,7 @@ and the fix, not our stack) and the script exits with status 1.
 
 A job stopped from outside (Ctrl-C, ``snakemake`` killed, ``scancel``, a SLURM
 time limit: all send SIGTERM or SIGINT) raises :class:`Interrupted` inside the
-step, so the ``except`` of :func:`senca_st.atomic.atomic_path` removes the
+step, so the ``except`` of :func:`senca_st.io.atomic.atomic_path` removes the
 half-written temporary file before the process exits; Snakemake then removes
 the job's outputs and ``--rerun-incomplete`` starts it afresh.
 """

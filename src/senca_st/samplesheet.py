@@ -23,7 +23,7 @@ ONLY_FOR = {"visium_dir": ("visium",), "visium_id": ("visium",), "bin_um": ("vis
 SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Written in the image or labels column: run the section without one, even if its dataset has one.
 NONE = "none"
-# Written in n_clusters: choose the number of regions from the embedding (senca_st.clustering.choose_n_clusters).
+# Written in n_clusters: choose the number of regions from the embedding (senca_st.method.clustering.choose_n_clusters).
 AUTO = "auto"
 #: ``n_clusters: auto`` looks for the number of regions in this range (the sheet check needs
 #: its lower end, without importing the clustering code).  From 3: a split in two is rarely the
@@ -119,7 +119,7 @@ def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.
             if value and not Path(value).exists():
                 raise InputError(path, f"{where}: {col} {value!r} does not exist", "Fix the path (relative to the directory you run snakemake from).")
         if row.get("bin_um", "") and row.get("visium_dir", "") and Path(row["visium_dir"]).exists():
-            from senca_st.sections import HD_BINS, visium_folder
+            from senca_st.io.sections import HD_BINS, visium_folder
 
             if row["bin_um"] not in {str(b) for b in HD_BINS}:
                 raise InputError(
@@ -149,7 +149,7 @@ def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.
 
 def _check_visium_row(row: pd.Series, path: Path, where: str) -> None:
     """A visium row names its Space Ranger folder, or a 10x public dataset to download (not both)."""
-    from senca_st.visium_datasets import DATASET_ID
+    from senca_st.io.visium_datasets import DATASET_ID
 
     folder, name = row.get("visium_dir", ""), row.get("visium_id", "")
     if not folder and not name:
@@ -221,9 +221,9 @@ def check_sections(
     sheet: pd.DataFrame, sheet_path: str | Path, manifest: dict, manifest_path: str | Path
 ) -> None:
     """Every section must have files: a HER2ST section not in the manifest needs the sheet's counts and spots."""
-    from senca_st.her2st_manifest import all_sections, section_files
+    from senca_st.io.her2st_manifest import all_sections, section_files
 
-    from senca_st import cscc
+    from senca_st.io import cscc
 
     for sample, row in sheet.iterrows():
         if row["dataset"] == "cscc" and sample not in cscc.SECTIONS and not (row.get("counts", "") and row.get("spots", "")):

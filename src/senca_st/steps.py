@@ -14,10 +14,12 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from senca_st import baselines, clustering, evaluation, methods, sections
+from senca_st.method import baselines, clustering, catalogue as methods
+from senca_st.evaluation import metrics as evaluation
+from senca_st.io import sections
 from senca_st.errors import InputError
 from senca_st.samplesheet import AUTO
-from senca_st.store import write_h5ad, write_tsv
+from senca_st.io.store import write_h5ad, write_tsv
 
 LOG = logging.getLogger("senca_st")
 
@@ -61,7 +63,7 @@ def load_section(
 
 
 def preprocess_step(spots: str, output: str, **settings) -> None:
-    from senca_st.preprocess import preprocess_section  # scanpy only where needed
+    from senca_st.method.preprocess import preprocess_section  # scanpy only where needed
 
     adata = ad.read_h5ad(spots)
     # Messages name the user's count matrix, not our intermediate file.
@@ -90,9 +92,9 @@ def image_features_step(
     """
     import torch
 
-    from senca_st.features import extract_features
-    from senca_st.patches import iter_patches
-    from senca_st.store import write_npy
+    from senca_st.method.features import extract_features
+    from senca_st.method.patches import iter_patches
+    from senca_st.io.store import write_npy
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -119,7 +121,7 @@ def _embedding_adata(obs_names: pd.Index, name: str, embedding: np.ndarray, seco
 
 
 def baseline_step(preprocessed: str, features: str, output: str, method: str, n_components: int, seed: int = 0) -> None:
-    """A baseline's embedding; run once, with PCA's ``seed`` fixed (see :func:`senca_st.methods.seeded`)."""
+    """A baseline's embedding; run once, with PCA's ``seed`` fixed (see :func:`senca_st.method.catalogue.seeded`)."""
     t0 = time.perf_counter()
     adata = ad.read_h5ad(preprocessed)
     feats = np.load(features) if features else None
@@ -152,7 +154,7 @@ def cluster_step(
     pcs: int = 10,
     seed: int = 0,
 ) -> None:
-    """Rule ``cluster``: one run's embedding -> ``spot, cluster`` (see :mod:`senca_st.clustering`)."""
+    """Rule ``cluster``: one run's embedding -> ``spot, cluster`` (see :mod:`senca_st.method.clustering`)."""
     emb = ad.read_h5ad(embedding)
     obs = ad.read_h5ad(spots, backed="r").obs
     labels = obs["label"] if "label" in obs else None
@@ -286,7 +288,7 @@ def primary_step(embedding: str, clusters: str, out_embedding: str, out_clusters
     """Publish the primary method's results under the section's top-level names."""
     import shutil
 
-    from senca_st.atomic import atomic_path
+    from senca_st.io.atomic import atomic_path
 
     for src, dest in ((embedding, out_embedding), (clusters, out_clusters)):
         with atomic_path(dest) as tmp:
@@ -302,7 +304,7 @@ def consensus_step(runs: list[str], embeddings: list[str], seeds: list[int], out
     be averaged), with ``uns['seed']`` naming it and ``uns['seconds']`` the mean
     wall time of one run, which the metrics table reports.
     """
-    from senca_st.consensus import consensus_clusters
+    from senca_st.method.consensus import consensus_clusters
 
     spots = pd.Index(pd.read_csv(runs[0], sep="\t", dtype={"spot": str})["spot"])
     labels = [read_clusters(path, spots) for path in runs]
@@ -325,7 +327,7 @@ def consensus_step(runs: list[str], embeddings: list[str], seeds: list[int], out
     write_h5ad(emb, out_embedding)
 
 
-# --------------------------------------------------------------------------- groups (senca_st.groups)
+# --------------------------------------------------------------------------- groups (senca_st.method.groups)
 
 
 def group_preprocess_step(
@@ -336,7 +338,7 @@ def group_preprocess_step(
     Each section keeps the spots its own preprocessing kept, so its joint and
     single-section regions cover the same spots.
     """
-    from senca_st.groups import combine_sections
+    from senca_st.method.groups import combine_sections
 
     raw, keep, sources = {}, {}, {}
     for name, spots_path, pre_path in zip(sections, spots, preprocessed, strict=True):
@@ -349,7 +351,7 @@ def group_preprocess_step(
 
 def group_features_step(features: list[str], preprocessed: list[str], output: str) -> None:
     """Rule ``group_features``: the sections' image features stacked in the group's spot order."""
-    from senca_st.store import write_npy
+    from senca_st.io.store import write_npy
 
     blocks = []
     for feats_path, pre_path in zip(features, preprocessed, strict=True):
@@ -363,7 +365,7 @@ def group_features_step(features: list[str], preprocessed: list[str], output: st
 
 def section_part_step(source: str, output: str, section: str) -> None:
     """Rule ``joint_section``: one section's rows of a group's ``clusters.tsv`` or ``embedding.h5ad``, under its own spot ids."""
-    from senca_st.groups import SPOT_SEP
+    from senca_st.method.groups import SPOT_SEP
 
     prefix = f"{section}{SPOT_SEP}"
     if source.endswith(".tsv"):
@@ -391,7 +393,7 @@ def group_metrics_step(preprocessed: str, embedding: str, clusters: str, output:
     (:func:`groups.mixing_score`) and, where sections are labelled, the ARI of
     the joint regions over their spots pooled.
     """
-    from senca_st.groups import mixing_score, regions_by_sections
+    from senca_st.method.groups import mixing_score, regions_by_sections
 
     obs = ad.read_h5ad(preprocessed, backed="r").obs
     emb = ad.read_h5ad(embedding)

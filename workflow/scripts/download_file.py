@@ -1,6 +1,6 @@
 """Rules download_her2st_file, download_cscc_file: fetch one upstream file and verify it (manifest, gzip)."""
 
-from senca_st.download import fetch
+from senca_st.io.download import fetch
 from senca_st.runlog import rule_step
 
 with rule_step(snakemake.log[0]) as log:

@@ -1,6 +1,6 @@
 """Rule group_figure: a group's sections side by side, coloured by their joint regions."""
 
-from senca_st.figures import group_figure, image_scale
+from senca_st.report.figures import group_figure, image_scale
 from senca_st.runlog import rule_step
 
 with rule_step(snakemake.log[0]):

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from senca_st.demo import make_demo_section
+from senca_st.io.demo import make_demo_section
 from senca_st.runlog import rule_step
 
 with rule_step(snakemake.log[0]) as log:

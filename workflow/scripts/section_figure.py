@@ -1,6 +1,6 @@
 """Rule section_figure: primary clusters and pathologist regions over the H&E thumbnail."""
 
-from senca_st.figures import image_scale, section_figure
+from senca_st.report.figures import image_scale, section_figure
 from senca_st.runlog import rule_step
 
 with rule_step(snakemake.log[0]):

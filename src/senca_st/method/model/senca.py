@@ -4,7 +4,7 @@ Switches reproduce the paper's variants: ``use_image=False`` is the RNA-only
 model for sections without H&E (two dropout views of the RNA are contrasted
 instead of image vs RNA); ``cross_attention=False`` concatenates the two
 embeddings without letting them attend to each other.  (The hierarchy switch
-lives in the loss, :func:`senca_st.model.hierarchy.contrastive_terms`.)
+lives in the loss, :func:`senca_st.method.model.hierarchy.contrastive_terms`.)
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from senca_st.model.cross_attention import NeighbourCrossAttention
-from senca_st.model.graph import GraphTransformerEncoder
-from senca_st.model.image import ImageHead
+from senca_st.method.model.cross_attention import NeighbourCrossAttention
+from senca_st.method.model.graph import GraphTransformerEncoder
+from senca_st.method.model.image import ImageHead
 
 
 def _mlp(i: int, h: int, o: int) -> nn.Sequential:

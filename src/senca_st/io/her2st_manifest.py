@@ -38,7 +38,7 @@ class ManifestEntry:
     sha256: str
 
     def checksums(self) -> dict[str, str | int | None]:
-        """Keyword arguments for :func:`senca_st.download.fetch`."""
+        """Keyword arguments for :func:`senca_st.io.download.fetch`."""
         return {"size": self.size, "sha256": self.sha256 or None, "git_blob_sha1": self.git_blob_sha1 or None}
 
 

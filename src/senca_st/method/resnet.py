@@ -123,7 +123,7 @@ def build_resnet50(prefer_torchvision: bool = True) -> nn.Module:
 
             return resnet50(weights=None)
         except Exception as err:  # ImportError, or a CUDA wheel failing to load its libraries
-            LOG.debug("torchvision unavailable (%s); using senca_st.resnet.ResNet50", err)
+            LOG.debug("torchvision unavailable (%s); using senca_st.method.resnet.ResNet50", err)
     return ResNet50()
 
 

@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from senca_st.errors import InputError
-from senca_st.image_io import SectionImage
-from senca_st.neighbourhood import spot_spacing
+from senca_st.io.image_io import SectionImage
+from senca_st.method.neighbourhood import spot_spacing
 
 LOG = logging.getLogger("senca_st")
 

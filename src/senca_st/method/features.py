@@ -2,7 +2,7 @@
 
 The image encoder is frozen, so its features are computed once (rule
 ``image_features``) and reused by every SENCA-st variant and baseline.
-Patches come in batches straight from the image (:mod:`senca_st.patches`),
+Patches come in batches straight from the image (:mod:`senca_st.method.patches`),
 are scaled to [0, 1], normalised with ImageNet's channel statistics (what the
 published weights expect) and resized to ``input_px`` when the tiling produced
 another size.  Batches bound the memory; inference mode keeps
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from senca_st.device import pick_device
 from senca_st.errors import InputError
-from senca_st.resnet import FEATURE_DIM, INPUT_PX, load_encoder
+from senca_st.method.resnet import FEATURE_DIM, INPUT_PX, load_encoder
 
 LOG = logging.getLogger("senca_st")
 
@@ -49,7 +49,7 @@ def extract_features(
 ) -> np.ndarray:
     """uint8 RGB patches, (n, P, P, 3) or batches of them -> (n, 2048) float32 pooled ResNet-50 features.
 
-    Batches (e.g. :func:`senca_st.patches.iter_patches`) are encoded as they
+    Batches (e.g. :func:`senca_st.method.patches.iter_patches`) are encoded as they
     come, so the patches of a section never need to exist at once.
     ``weights``: torchvision's ResNet-50 ImageNet file, or None/'' for a random
     network (logged as a WARNING).  ``input_px``: side the patches are resized
@@ -88,8 +88,8 @@ def download_weights(dest: str, url: str | None = None) -> None:
     import re
     from pathlib import Path
 
-    from senca_st.download import DownloadError, fetch
-    from senca_st.resnet import TORCHVISION_FILES
+    from senca_st.io.download import DownloadError, fetch
+    from senca_st.method.resnet import TORCHVISION_FILES
 
     name = Path(dest).name
     url = url or TORCHVISION_FILES.get(name)

@@ -5,7 +5,7 @@ step runs the model over all spots (memory linear in the number of spots,
 since attention only touches each spot's k neighbours) and takes the
 contrastive terms on a random subset of at most ``max_contrast`` spots
 (NT-Xent would otherwise be n x n).  A larger section trains in spatial
-mini-batches, one tile with its halo per step (:mod:`senca_st.model.tiles`),
+mini-batches, one tile with its halo per step (:mod:`senca_st.method.model.tiles`),
 so its memory stays that of a ``batch_spots`` section.
 
 An *epoch* here is ``steps_per_epoch`` such full-graph steps: with one graph,
@@ -29,11 +29,11 @@ import torch.nn.functional as F
 
 from senca_st.device import pick_device
 from senca_st.errors import InputError
-from senca_st.model.graph import index_with_self
-from senca_st.model.hierarchy import assign_windows, contrastive_terms
-from senca_st.model.senca import SencaModel
-from senca_st.model.tiles import Tile, batch_spots_for, receptive_hops, spatial_tiles
-from senca_st.neighbourhood import nearest_spots
+from senca_st.method.model.graph import index_with_self
+from senca_st.method.model.hierarchy import assign_windows, contrastive_terms
+from senca_st.method.model.senca import SencaModel
+from senca_st.method.model.tiles import Tile, batch_spots_for, receptive_hops, spatial_tiles
+from senca_st.method.neighbourhood import nearest_spots
 
 LOG = logging.getLogger("senca_st")
 
@@ -75,7 +75,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "scale_genes": True,
     # return the embedding L2-normalised per spot (clustering on unit vectors)
     "normalise_embedding": False,
-    # sections of more spots train in spatial mini-batches of about this many (senca_st.model.tiles);
+    # sections of more spots train in spatial mini-batches of about this many (senca_st.method.model.tiles);
     # auto: 20000 on the CPU, what half the free memory holds on a GPU; 0: always the full graph
     "batch_spots": "auto",
 }
@@ -161,7 +161,7 @@ def rna_input(expression: np.ndarray, n_pcs: int, scale_genes: bool, seed: int) 
     z-scored per gene when ``scale_genes``.
     """
     if n_pcs > 0:
-        from senca_st.baselines import pca_embedding
+        from senca_st.method.baselines import pca_embedding
 
         return pca_embedding(expression, n_pcs, seed)
     return _standardise(expression) if scale_genes else expression
@@ -331,9 +331,9 @@ def train_step(
     import anndata as ad
     import pandas as pd
 
-    from senca_st.atomic import atomic_path
-    from senca_st.methods import embedding_key
-    from senca_st.store import write_h5ad
+    from senca_st.io.atomic import atomic_path
+    from senca_st.method.catalogue import embedding_key
+    from senca_st.io.store import write_h5ad
 
     if threads:
         torch.set_num_threads(int(threads))

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from senca_st.model.graph import check_heads, neighbour_attention
+from senca_st.method.model.graph import check_heads, neighbour_attention
 
 
 def contrast_weight(rna: torch.Tensor, img: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

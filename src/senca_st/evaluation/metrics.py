@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from senca_st.sections import UNDETERMINED
+from senca_st.io.sections import UNDETERMINED
 
 
 def annotated(labels: pd.Series) -> np.ndarray:

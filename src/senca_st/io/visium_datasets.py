@@ -9,7 +9,7 @@ with Space Ranger 1.1.0, the others (``Targeted_…``, ``Parent_…``) with 1.2.
 the layout ``scanpy.datasets.visium_sge`` reads.  The pipeline downloads them
 into ``resources/visium/{id}/`` and unpacks the tarball into
 ``resources/visium/{id}/outs/``, a Space Ranger ``outs/`` folder for
-:func:`senca_st.sections.read_visium_section`.
+:func:`senca_st.io.sections.read_visium_section`.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 
-from senca_st.atomic import atomic_path
+from senca_st.io.atomic import atomic_path
 
 REGIONS = ["tumour core", "tumour edge", "stroma", "immune infiltrate", "cancer in situ"]
 # Which RNA programme each region expresses: immune infiltrate and in situ share one.

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from senca_st.neighbourhood import nearest_spots
+from senca_st.method.neighbourhood import nearest_spots
 
 
 def neighbour_index(coords: np.ndarray, k: int) -> torch.Tensor:

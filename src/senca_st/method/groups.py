@@ -81,7 +81,7 @@ def combine_sections(
     """
     import scanpy as sc
 
-    from senca_st.preprocess import log_top_genes
+    from senca_st.method.preprocess import log_top_genes
 
     if len(sections) < 2:
         raise InputError(None, f"a group needs at least two sections, got {len(sections)}")

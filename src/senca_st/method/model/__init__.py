@@ -11,7 +11,7 @@ in column 0, then its k nearest spots), so memory and time are O(spots * k): no
 spots x spots matrix is ever built.
 """
 
-from senca_st.model.graph import GraphTransformerEncoder, neighbour_attention, neighbour_index
-from senca_st.model.senca import SencaModel
+from senca_st.method.model.graph import GraphTransformerEncoder, neighbour_attention, neighbour_index
+from senca_st.method.model.senca import SencaModel
 
 __all__ = ["GraphTransformerEncoder", "SencaModel", "neighbour_attention", "neighbour_index"]

@@ -58,7 +58,7 @@ def log_top_genes(adata: ad.AnnData, n_top_genes: int) -> ad.AnnData:
     """Raw counts -> log1p of library-size-normalised counts of the top HVGs, dense float32 in ``X``.
 
     Raw counts stay in ``layers['counts']``.  One section and a group's sections
-    pooled (:func:`senca_st.groups.combine_sections`) go through the same steps.
+    pooled (:func:`senca_st.method.groups.combine_sections`) go through the same steps.
     """
     adata.layers["counts"] = adata.X.copy()
     sc.pp.normalize_total(adata, target_sum=1e4)
@@ -72,7 +72,7 @@ def log_top_genes(adata: ad.AnnData, n_top_genes: int) -> ad.AnnData:
 
 def check_enough_spots(adata: ad.AnnData, needed: dict, source: str, n_before: int, min_counts_per_spot: int) -> None:
     """Refuse a section with fewer spots than its spot graph (k + 1) or its regions (n_clusters) need."""
-    from senca_st.evaluation import n_regions
+    from senca_st.evaluation.metrics import n_regions
 
     n = adata.n_obs
     k = int(needed.get("graph_k", 0))

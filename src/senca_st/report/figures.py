@@ -2,7 +2,7 @@
 
 Matplotlib is used through its object API with the Agg canvas (no pyplot, no
 display), so figures render the same on a laptop, in CI and on a SLURM node.
-Every figure is written through :func:`senca_st.atomic.atomic_path`.
+Every figure is written through :func:`senca_st.io.atomic.atomic_path`.
 
 Region maps put the section's primary clusters and the pathologist's regions
 side by side over the H&E thumbnail (a blank background where the section has
@@ -26,12 +26,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy.optimize import linear_sum_assignment
 
-from senca_st.atomic import atomic_path
+from senca_st.io.atomic import atomic_path
 from senca_st.errors import InputError
-from senca_st.evaluation import agreement, annotated
-from senca_st.image_io import SectionImage
-from senca_st.neighbourhood import spot_spacing
-from senca_st.sections import UNDETERMINED
+from senca_st.evaluation.metrics import agreement, annotated
+from senca_st.io.image_io import SectionImage
+from senca_st.method.neighbourhood import spot_spacing
+from senca_st.io.sections import UNDETERMINED
 
 LOG = logging.getLogger("senca_st")
 
@@ -457,7 +457,7 @@ def image_scale(dataset: str, visium_dir: str, user_image: str, has_image: bool)
     """
     if dataset != "visium" or not has_image:
         return 1.0
-    from senca_st.sections import visium_image
+    from senca_st.io.sections import visium_image
 
     _, scale = visium_image(visium_dir, user_image if user_image not in ("", "none") else None)
     return scale

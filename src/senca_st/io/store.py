@@ -1,6 +1,6 @@
 """Atomic writers for the pipeline's file formats (h5ad, TSV, NumPy).
 
-Thin wrappers over :func:`senca_st.atomic.atomic_path` so no script writes an
+Thin wrappers over :func:`senca_st.io.atomic.atomic_path` so no script writes an
 output in place: a killed job leaves either the old file or none.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from senca_st.atomic import atomic_path
+from senca_st.io.atomic import atomic_path
 
 if TYPE_CHECKING:  # not at run time: the image_features env has neither (tests/test_envs.py)
     import anndata as ad

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from senca_st.neighbourhood import spot_spacing
+from senca_st.method.neighbourhood import spot_spacing
 
 
 def assign_windows(coords: np.ndarray, spots_per_window: float) -> np.ndarray:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from senca_st.model.graph import index_with_self
-from senca_st.model.hierarchy import assign_windows
+from senca_st.method.model.graph import index_with_self
+from senca_st.method.model.hierarchy import assign_windows
 
 #: Spots per tile's core on the CPU when ``train.batch_spots`` is ``auto``: the step's memory
 #: stays near 2 GiB (benchmarks/scale.py), and sections up to this size train on the full graph.
@@ -87,7 +87,7 @@ def spatial_tiles(
 ) -> list[Tile]:
     """Cut a section into tiles of about ``batch_spots`` core spots, each with a ``depth``-hop halo.
 
-    ``neighbours`` is each spot's k nearest spots (``senca_st.neighbourhood.nearest_spots``);
+    ``neighbours`` is each spot's k nearest spots (``senca_st.method.neighbourhood.nearest_spots``);
     ``window`` the hierarchy's spots per window (None without the hierarchy):
     the core's windows are those of the whole section, renumbered per tile.
     """

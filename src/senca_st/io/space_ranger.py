@@ -2,7 +2,7 @@
 
 Readers must accept each layout as Space Ranger publishes it, and tests and
 benchmarks need such folders without 10x's files.  The section is the demo's
-synthetic tumour (:mod:`senca_st.demo`: its counts, regions and H&E), written
+synthetic tumour (:mod:`senca_st.io.demo`: its counts, regions and H&E), written
 as a Space Ranger run would: a 10x HDF5 feature-barcode matrix (genes x
 barcodes, CSC), the positions file of that version, ``scalefactors_json.json``
 and the hires PNG, plus a barcode label file.
@@ -30,8 +30,8 @@ import pandas as pd
 import scipy.sparse as sp
 from PIL import Image
 
-from senca_st.atomic import atomic_path
-from senca_st.demo import make_demo_section
+from senca_st.io.atomic import atomic_path
+from senca_st.io.demo import make_demo_section
 
 LAYOUTS = ("1.x", "2.x", "cytassist", "hd")
 POSITION_COLUMNS = ["barcode", "in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
@@ -99,7 +99,7 @@ def write_space_ranger(out_dir: str | Path, layout: str = "2.x", seed: int = 0, 
     """Write the demo section as Space Ranger ``layout`` under ``out_dir`` (the ``outs/`` folder).
 
     Returns ``outs`` and ``labels`` (a ``barcode<TAB>label`` file of the spots,
-    for the 16 µm bins in ``hd``).  ``demo`` goes to :func:`senca_st.demo.make_demo_section`
+    for the 16 µm bins in ``hd``).  ``demo`` goes to :func:`senca_st.io.demo.make_demo_section`
     (``n_cols``, ``n_rows``, ``n_genes``...); a spot outside the tissue is
     written too, with ``in_tissue`` 0, as Space Ranger lists every spot.
     """

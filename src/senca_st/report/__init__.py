@@ -1,0 +1,1 @@
+"""What the Snakemake report shows: region maps, metric charts, runtimes."""
