@@ -11,7 +11,8 @@ trained as ``senca_rna`` on the whole group (each section its own spot graph)
 and clustered together with k = the number of annotated regions.  Printed per
 group and seed: the joint regions' ARI on each labelled section and on the
 labelled spots pooled, how many regions occur in two sections or more, and the
-mixing score; ``rna_pca`` likewise.  The single-section figures to compare with
+mixing score, then the seeds' consensus (the regions the pipeline writes);
+``rna_pca`` likewise.  The single-section figures to compare with
 come from ``benchmarks/loso.py`` / ``make bench`` (same sections, seeds, ARI rule).
 
 ``--auto``: also ``n_clusters: auto`` on each labelled section alone
@@ -29,13 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from senca_st.method.baselines import pca_embedding
-from senca_st.method.clustering import choose_n_clusters, cluster_spots
 from senca_st.evaluation.metrics import agreement, n_regions
-from senca_st.method.groups import combine_sections, mixing_score, regions_by_sections
-from senca_st.method.catalogue import train_settings
-from senca_st.method.preprocess import preprocess_section
 from senca_st.io.sections import read_h5ad_section, read_st_section
+from senca_st.method.baselines import pca_embedding
+from senca_st.method.catalogue import train_settings
+from senca_st.method.clustering import choose_n_clusters, cluster_spots
+from senca_st.method.consensus import consensus_clusters
+from senca_st.method.groups import combine_sections, mixing_score, regions_by_sections
+from senca_st.method.preprocess import preprocess_section
 from senca_st.method.training import train_section
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,21 +83,28 @@ def main() -> None:
         labelled = [s for s in sections if "label" in raw[s].obs]
         k = n_regions(joint.obs["label"][np.isin(section, labelled)])
         pooled = np.isin(section, labelled)
+        label = joint.obs["label"]
+
+        def scores(cl: np.ndarray) -> str:
+            aris = {s: agreement(label[section == s].astype(str), cl[section == s])["ari"] for s in labelled}
+            return " ".join(f"{s} {v:.3f}" for s, v in aris.items()) + f"\tpooled {agreement(label[pooled].astype(str), cl[pooled])['ari']:.3f}"
+
         for method in ("rna_pca", "senca_rna"):
+            runs = []
             for seed in seeds if method == "senca_rna" else [0]:
                 t0 = time.perf_counter()
                 emb = embed(method, joint.X, joint.obsm["spatial"], seed)
                 cl = cluster_spots(emb, k, seed=seed)
-                aris = {s: agreement(joint.obs["label"][section == s].astype(str), cl[section == s])["ari"] for s in labelled}
+                runs.append(cl)
                 where = regions_by_sections(cl, section)
                 print(
-                    f"{group}\t{method}_joint\tseed {seed}\tk {k}\t"
-                    + " ".join(f"{s} {v:.3f}" for s, v in aris.items())
-                    + f"\tpooled {agreement(joint.obs['label'][pooled].astype(str), cl[pooled])['ari']:.3f}"
+                    f"{group}\t{method}_joint\tseed {seed}\tk {k}\t{scores(cl)}"
                     + f"\tshared {sum(len(v) >= 2 for v in where.values())}/{len(where)}"
                     + f"\tmixing {mixing_score(emb, section):.3f}\t{time.perf_counter() - t0:.0f} s",
                     flush=True,
                 )
+            if len(runs) > 1:  # the regions the pipeline writes: the seeds' consensus
+                print(f"{group}\t{method}_joint\tconsensus\tk {k}\t{scores(consensus_clusters(runs).labels)}", flush=True)
         if args.auto:
             for s in labelled:
                 a = single[s]

@@ -35,11 +35,11 @@ import pandas as pd
 import torch
 import yaml
 
-from senca_st.method.clustering import cluster_spots
 from senca_st.evaluation.metrics import agreement, n_regions
-from senca_st.method.catalogue import train_settings
-from senca_st.method.preprocess import preprocess_section
 from senca_st.io.sections import read_h5ad_section, read_st_section
+from senca_st.method.catalogue import train_settings
+from senca_st.method.clustering import cluster_spots
+from senca_st.method.preprocess import preprocess_section
 from senca_st.method.training import train_section
 
 REPO = Path(__file__).resolve().parents[1]

@@ -95,8 +95,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from senca_st.io.atomic import atomic_path  # noqa: E402
 from senca_st.evaluation.metrics import agreement, n_regions  # noqa: E402
+from senca_st.io.atomic import atomic_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

@@ -30,8 +30,8 @@ def tile(image: Path, tmp_path: Path) -> Path:
     """The image_features step on four spots of ``image``: patches cut and encoded, features written."""
     import anndata as ad
 
-    from senca_st.steps import image_features_step
     from senca_st.io.store import write_h5ad
+    from senca_st.steps import image_features_step
 
     spots = tmp_path / "spots.h5ad"
     if not spots.exists():

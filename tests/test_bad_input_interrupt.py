@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from bad_input_files import temp_files
-from senca_st.io.atomic import atomic_path, stale_temp_files
 from senca_st.errors import InputError
+from senca_st.io.atomic import atomic_path, stale_temp_files
 from senca_st.runlog import rule_step
 
 SLOW_WRITER = textwrap.dedent(

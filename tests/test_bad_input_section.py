@@ -19,9 +19,9 @@ import pytest
 from bad_input_files import section_tables, temp_files, write_counts, write_section
 from senca_st import steps
 from senca_st.errors import InputError
+from senca_st.io.sections import UNDETERMINED, read_st_section
 from senca_st.method.preprocess import preprocess_section
 from senca_st.runlog import rule_step
-from senca_st.io.sections import UNDETERMINED, read_st_section
 
 
 def load(files: dict, out: Path, **kw):

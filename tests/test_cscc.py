@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from her2st_server import loopback_server  # noqa: F401
 
+from senca_st.errors import InputError
 from senca_st.io.cscc import SECTIONS, section_files
 from senca_st.io.demo import make_demo_section
 from senca_st.io.download import DownloadError, fetch
-from senca_st.errors import InputError
 from senca_st.samplesheet import check_sections, load_sample_sheet
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from her2st_server import SHARED_HER2ST, closed_port_url, her2st_http, loopback_server  # noqa: F401
 
-from senca_st.io.download import DownloadError, fetch, git_blob_sha1, verify
 from senca_st.errors import InputError
+from senca_st.io.download import DownloadError, fetch, git_blob_sha1, verify
 from senca_st.io.her2st_manifest import all_sections, labelled_sections, load_manifest, section_files
 
 REPO = Path(__file__).resolve().parents[1]

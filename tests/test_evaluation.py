@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from senca_st.method.clustering import cluster_spots
 from senca_st.evaluation.metrics import agreement, mean_sd, n_regions, region_f1
-from senca_st.steps import resolve_n_clusters
 from senca_st.evaluation.summary import format_metrics
+from senca_st.method.clustering import cluster_spots
+from senca_st.steps import resolve_n_clusters
 
 
 def test_undetermined_spots_are_left_out():

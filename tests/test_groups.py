@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from senca_st import steps
-from senca_st.method.clustering import choose_n_clusters
 from senca_st.errors import InputError
+from senca_st.method.clustering import choose_n_clusters
 from senca_st.method.groups import combine_sections, mixing_score, regions_by_sections, side_by_side
 from senca_st.method.model.graph import neighbour_index
 from senca_st.samplesheet import load_sample_sheet

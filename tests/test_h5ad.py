@@ -22,8 +22,8 @@ from bad_input_files import REGIONS, section_tables, temp_files, write_section
 from senca_st import steps
 from senca_st.errors import InputError
 from senca_st.evaluation.metrics import n_regions
-from senca_st.samplesheet import load_sample_sheet
 from senca_st.io.sections import UNDETERMINED, read_h5ad_section
+from senca_st.samplesheet import load_sample_sheet
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
 
 REPO = Path(__file__).resolve().parents[1]

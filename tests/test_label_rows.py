@@ -24,8 +24,8 @@ import scipy.sparse as sp
 
 from bad_input_files import section_tables, write_section
 from senca_st import steps
-from senca_st.io.download import git_blob_sha1
 from senca_st.errors import InputError
+from senca_st.io.download import git_blob_sha1
 from senca_st.io.sections import SPOT_COLUMNS, UNDETERMINED, read_st_section, read_st_spots, read_visium_section
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
 

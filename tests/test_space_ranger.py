@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from senca_st.errors import InputError
-from senca_st.samplesheet import load_sample_sheet
 from senca_st.io.sections import read_visium_section, visium_image
 from senca_st.io.space_ranger import LAYOUTS, write_space_ranger
+from senca_st.samplesheet import load_sample_sheet
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
 
 SMALL = {"n_cols": 20, "n_rows": 16, "n_genes": 200, "markers": 20}

@@ -19,9 +19,9 @@ from her2st_server import loopback_server  # noqa: F401
 from PIL import Image
 
 from senca_st.errors import InputError
-from senca_st.samplesheet import load_sample_sheet
 from senca_st.io.space_ranger import write_space_ranger
 from senca_st.io.visium_datasets import unpack_spatial, url
+from senca_st.samplesheet import load_sample_sheet
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
 
 DATASET = "V1_Generated_Breast_Section"

@@ -14,12 +14,12 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from senca_st.method import baselines, clustering, catalogue as methods
+from senca_st.errors import InputError
 from senca_st.evaluation import metrics as evaluation
 from senca_st.io import sections
-from senca_st.errors import InputError
-from senca_st.samplesheet import AUTO
 from senca_st.io.store import write_h5ad, write_tsv
+from senca_st.method import baselines, clustering, catalogue as methods
+from senca_st.samplesheet import AUTO
 
 LOG = logging.getLogger("senca_st")
 
@@ -92,9 +92,9 @@ def image_features_step(
     """
     import torch
 
+    from senca_st.io.store import write_npy
     from senca_st.method.features import extract_features
     from senca_st.method.patches import iter_patches
-    from senca_st.io.store import write_npy
 
     if threads:
         torch.set_num_threads(int(threads))

@@ -1,7 +1,7 @@
 """Rule train: SENCA-st (or a variant) on one section -> embedding.h5ad + model.pt."""
 
-from senca_st.runlog import rule_step
 from senca_st.method.training import train_step
+from senca_st.runlog import rule_step
 
 with rule_step(snakemake.log[0]):
     train_step(

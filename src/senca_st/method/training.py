@@ -332,8 +332,8 @@ def train_step(
     import pandas as pd
 
     from senca_st.io.atomic import atomic_path
-    from senca_st.method.catalogue import embedding_key
     from senca_st.io.store import write_h5ad
+    from senca_st.method.catalogue import embedding_key
 
     if threads:
         torch.set_num_threads(int(threads))

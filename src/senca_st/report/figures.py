@@ -26,12 +26,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy.optimize import linear_sum_assignment
 
-from senca_st.io.atomic import atomic_path
 from senca_st.errors import InputError
 from senca_st.evaluation.metrics import agreement, annotated
+from senca_st.io.atomic import atomic_path
 from senca_st.io.image_io import SectionImage
-from senca_st.method.neighbourhood import spot_spacing
 from senca_st.io.sections import UNDETERMINED
+from senca_st.method.neighbourhood import spot_spacing
 
 LOG = logging.getLogger("senca_st")
 
