@@ -20,7 +20,7 @@ rule group_preprocess:
     conda:
         "../envs/preprocess.yaml"
     params:
-        code=code_digest("method/groups", "method/preprocess"),
+        code=code_digest("method/groups", "method/preprocess", "method/scaling"),
         sections=lambda wc: GROUPS[wc.group],
         n_top_genes=config["preprocess"]["n_top_genes"],
         min_spots_per_gene=config["preprocess"].get("min_spots_per_gene", 3),

@@ -23,7 +23,11 @@ rule train:
     threads: 2
     params:
         code=code_digest(
-            "method/model", "method/training", "device", "method/baselines"
+            "method/model",
+            "method/training",
+            "method/scaling",
+            "device",
+            "method/baselines",
         ),
         method="{method}",
         # this seed's settings only: adding a seed to train.seeds trains that seed alone

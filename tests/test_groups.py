@@ -38,7 +38,7 @@ def _section(rng: np.random.Generator, n: int, genes: list[str], depth: float, l
     return a
 
 
-def test_combine_sections_keeps_sections_apart_and_centres_each():
+def test_combine_sections_keeps_sections_apart_and_standardises_each():
     rng = np.random.default_rng(0)
     genes = [f"G{i}" for i in range(60)]
     a = _section(rng, 64, genes, 5.0, label=True)
@@ -51,7 +51,12 @@ def test_combine_sections_keeps_sections_apart_and_centres_each():
     assert "ONLY_B" not in joint.var_names and not {"G0", "G1"} & set(joint.var_names)
     section = joint.obs["section"].to_numpy()
     for s in ("s1", "s2"):
-        np.testing.assert_allclose(joint.X[section == s].mean(axis=0), 0.0, atol=1e-4)
+        X = joint.X[section == s]
+        np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-4)
+        sd = X.std(axis=0)
+        # every gene varying in the section has unit spread there (depth differences do not survive)
+        assert (sd > 0).any()
+        np.testing.assert_allclose(sd[sd > 0], 1.0, rtol=1e-4)
     # labels kept where given, missing for the unlabelled section
     assert joint.obs["label"][section == "s1"].notna().all() and joint.obs["label"][section == "s2"].isna().all()
     # no spot's graph neighbours (k up to 16) lie in the other section
@@ -210,3 +215,13 @@ def test_adding_a_section_reruns_that_groups_joint_jobs_only(group_run):
     # serialA's and serialB's own (single-section) jobs stay; only their joint parts are redone
     redone = {(rule, wc.get("run", wc.get("method", ""))) for rule, wc in jobs if wc.get("sample") in ("serialA", "serialB")}
     assert redone and all("_joint" in what for _, what in redone), redone
+
+
+def test_standardised_leaves_a_gene_without_spread_at_zero():
+    """A gene one section does not express is 0 there after standardising, not NaN."""
+    from senca_st.method.scaling import standardised
+
+    X = np.column_stack([np.full(10, 3.0), np.arange(10.0)]).astype(np.float32)
+    Z = standardised(X)
+    assert np.isfinite(Z).all() and (Z[:, 0] == 0).all()
+    np.testing.assert_allclose([Z[:, 1].mean(), Z[:, 1].std()], [0.0, 1.0], atol=1e-6)

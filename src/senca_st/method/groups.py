@@ -7,10 +7,14 @@ and one model trains on all of them as it would on one large section.
 
 Serial sections differ in depth and handling.  Library size is normalised per
 spot as for a single section; what remains is a shift of each gene's level per
-section, which on its own would make every section its own region.  Each
-section's expression is therefore centred on its own mean before the model
-reads it (the genes' spread is kept).  This assumes what serial sections of one
-tissue satisfy: similar composition.  ``mixing_score`` and ``shared_regions``
+section, and of its spread (a shallower section's log counts are compressed),
+which on their own would make every section its own region.  Each section's
+expression is therefore standardised gene by gene, on its own mean and
+standard deviation, before the model reads it: the location and scale
+adjustment of ComBat without its pooling across genes.  On HER2ST A-D this
+lifted the joint ARI from 0.239 to 0.286 (seeds 0-2; centring alone kept the
+spread) and left DLPFC as it was (README, "Groups").  It assumes what serial
+sections of one tissue satisfy: similar composition.  ``mixing_score`` and ``shared_regions``
 show, per group, whether the joint embedding still splits by section.
 """
 
@@ -24,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from senca_st.errors import InputError
+from senca_st.method.scaling import standardised
 
 LOG = logging.getLogger("senca_st")
 
@@ -67,7 +72,7 @@ def combine_sections(
     min_spots_per_gene: int = 3,
     sources: Mapping[str, str] | None = None,
 ) -> ad.AnnData:
-    """The group's preprocessed AnnData: shared genes, per-section centred log expression, sections apart.
+    """The group's preprocessed AnnData: shared genes, log expression standardised per section, sections apart.
 
     ``sections``: each section's contract AnnData (raw counts, ``obsm['spatial']``,
     optional ``obs['label']``), in the group's order.  ``keep``: the spots each
@@ -127,7 +132,7 @@ def combine_sections(
     section = joint.obs["section"].to_numpy()
     for name in sections:
         rows = section == name
-        joint.X[rows] -= joint.X[rows].mean(axis=0)
+        joint.X[rows] = standardised(joint.X[rows])
     joint.uns["group_sections"] = list(sections)
     LOG.info("group of %s: %d spots, %d shared genes, top %d HVGs across sections", ", ".join(sections), joint.n_obs, len(shared), joint.n_vars)
     return joint

@@ -34,6 +34,7 @@ from senca_st.method.model.hierarchy import assign_windows, contrastive_terms
 from senca_st.method.model.senca import SencaModel
 from senca_st.method.model.tiles import Tile, batch_spots_for, receptive_hops, spatial_tiles
 from senca_st.method.neighbourhood import nearest_spots
+from senca_st.method.scaling import standardised
 
 LOG = logging.getLogger("senca_st")
 
@@ -144,12 +145,6 @@ def _deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=warn_before)
 
 
-def _standardise(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float32)
-    sd = a.std(axis=0)
-    return (a - a.mean(axis=0)) / np.where(sd > 0, sd, 1.0).astype(np.float32)
-
-
 def rna_input(expression: np.ndarray, n_pcs: int, scale_genes: bool, seed: int) -> np.ndarray:
     """What the RNA branch reads and its decoder reconstructs.
 
@@ -164,7 +159,7 @@ def rna_input(expression: np.ndarray, n_pcs: int, scale_genes: bool, seed: int) 
         from senca_st.method.baselines import pca_embedding
 
         return pca_embedding(expression, n_pcs, seed)
-    return _standardise(expression) if scale_genes else expression
+    return standardised(expression) if scale_genes else expression
 
 
 def _check_inputs(expression: np.ndarray, coords: np.ndarray, image_features: np.ndarray | None, s: dict) -> None:
@@ -211,7 +206,7 @@ def train_section(
     n = expression.shape[0]
 
     x_np = rna_input(expression, int(s["rna_pcs"]), bool(s["scale_genes"]), int(s["seed"]))
-    f_np = _standardise(image_features) if s["use_image"] else None
+    f_np = standardised(image_features) if s["use_image"] else None
     neighbours = nearest_spots(coords, int(s["k"]))
     batch = batch_spots_for(s["batch_spots"], device)
     if 0 < batch < n:
