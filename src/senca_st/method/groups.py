@@ -12,8 +12,8 @@ which on their own would make every section its own region.  Each section's
 expression is therefore standardised gene by gene, on its own mean and
 standard deviation, before the model reads it: the location and scale
 adjustment of ComBat without its pooling across genes.  On HER2ST A-D this
-lifted the joint ARI from 0.239 to 0.286 (seeds 0-2; centring alone kept the
-spread) and left DLPFC as it was (README, "Groups").  It assumes what serial
+lifted the joint ARI from 0.250 to 0.285 (seeds 0-4; centring alone kept the
+spread) and left DLPFC as it was, 0.497 to 0.499 (README, "Groups").  It assumes what serial
 sections of one tissue satisfy: similar composition.  ``mixing_score`` and ``shared_regions``
 show, per group, whether the joint embedding still splits by section.
 """
