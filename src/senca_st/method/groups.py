@@ -13,9 +13,10 @@ expression is therefore standardised gene by gene, on its own mean and
 standard deviation, before the model reads it: the location and scale
 adjustment of ComBat without its pooling across genes.  On HER2ST A-D this
 lifted the joint ARI from 0.250 to 0.285 (seeds 0-4; centring alone kept the
-spread) and left DLPFC as it was, 0.497 to 0.499 (README, "Groups").  It assumes what serial
-sections of one tissue satisfy: similar composition.  ``mixing_score`` and ``shared_regions``
-show, per group, whether the joint embedding still splits by section.
+spread) and left DLPFC as it was, 0.497 to 0.499 (README, "Groups").  It
+assumes what serial sections of one tissue satisfy: similar composition.
+``mixing_score`` and ``regions_by_sections`` show, per group, whether the joint
+embedding still splits by section.
 """
 
 from __future__ import annotations
