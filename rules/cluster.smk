@@ -43,12 +43,13 @@ rule cluster:
     conda:
         "../envs/cluster.yaml"
     params:
-        code=code_digest("method/clustering"),
+        code=code_digest("method/clustering", "method/groups"),
         n_clusters=n_clusters,
         default_n_clusters=config["cluster"]["default_n_clusters"],
         method=config["cluster"].get("method", "ward"),
         pcs=config["cluster"].get("pcs", 20),
         seed=lambda wc: run_seed(wc.run),
+        group_regions=config.get("groups", {}).get("regions", "matched"),
     script:
         "../workflow/scripts/cluster.py"
 

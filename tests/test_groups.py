@@ -20,8 +20,8 @@ import pytest
 
 from senca_st import steps
 from senca_st.errors import InputError
-from senca_st.method.clustering import choose_n_clusters
-from senca_st.method.groups import combine_sections, mixing_score, regions_by_sections, side_by_side
+from senca_st.method.clustering import choose_n_clusters, cluster_spots
+from senca_st.method.groups import combine_sections, matched_regions, mixing_score, regions_by_sections, side_by_side
 from senca_st.method.model.graph import neighbour_index
 from senca_st.samplesheet import load_sample_sheet
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
@@ -91,6 +91,50 @@ def test_mixing_score_and_shared_regions():
     clusters = np.r_[np.zeros(150), np.ones(50), np.zeros(198), [2, 2]].astype(int)
     where = regions_by_sections(clusters, section)
     assert where == {0: ["a", "b"], 1: ["a"], 2: []}, "2 spots are below the 3-spot floor: region 2 occurs nowhere"
+
+
+def _shifted_sections(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two sections with the same four regions in other proportions, the second moved as a whole by more than regions lie apart."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(4, 8))
+    shift = rng.normal(size=8)
+    shift *= 12.0 / np.linalg.norm(shift)
+    X, truth, section = [], [], []
+    for name, sizes, moved in (("a", [150, 150, 150, 150], 0.0), ("b", [300, 60, 150, 90], 1.0)):
+        for region, n in enumerate(sizes):
+            X.append(centres[region] + moved * shift + rng.normal(size=(n, 8)))
+            truth += [region] * n
+            section += [name] * n
+    return np.vstack(X), np.array(truth), np.array(section)
+
+
+def test_matched_regions_share_ids_across_a_shifted_section():
+    from sklearn.metrics import adjusted_rand_score
+
+    X, truth, section = _shifted_sections()
+    regions = matched_regions(X, section, 4, n_components=8, seed=0)
+    # one id per true region across both sections, each section's partition exact
+    assert adjusted_rand_score(truth, regions) == 1.0
+    # one mixture on both sections' spots splits by section instead (what the matched rule avoids)
+    assert adjusted_rand_score(truth, cluster_spots(X, 4, n_components=8, seed=0)) < 0.5
+
+
+def test_cluster_step_matches_a_groups_sections_unless_pooled(tmp_path):
+    from sklearn.metrics import adjusted_rand_score
+
+    X, truth, section = _shifted_sections()
+    names = [f"{s}:{i}" for i, s in enumerate(section)]
+    emb = ad.AnnData(obs=pd.DataFrame(index=names))
+    emb.obsm["X_senca"] = X.astype(np.float32)
+    emb.uns["embedding_key"] = "X_senca"
+    emb.write_h5ad(tmp_path / "embedding.h5ad")
+    ad.AnnData(obs=pd.DataFrame({"section": section}, index=names)).write_h5ad(tmp_path / "spots.h5ad")
+    found = {}
+    for rule in ("matched", "pooled"):
+        out = tmp_path / f"{rule}.tsv"
+        steps.cluster_step(str(tmp_path / "embedding.h5ad"), str(tmp_path / "spots.h5ad"), str(out), 4, 5, pcs=8, group_regions=rule)
+        found[rule] = adjusted_rand_score(truth, pd.read_csv(out, sep="\t")["cluster"])
+    assert found["matched"] == 1.0 and found["pooled"] < 0.5, found
 
 
 def test_choose_n_clusters_finds_the_knee():

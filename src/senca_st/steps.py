@@ -153,8 +153,15 @@ def cluster_step(
     method: str = "gmm",
     pcs: int = 10,
     seed: int = 0,
+    group_regions: str = "matched",
 ) -> None:
-    """Rule ``cluster``: one run's embedding -> ``spot, cluster`` (see :mod:`senca_st.method.clustering`)."""
+    """Rule ``cluster``: one run's embedding -> ``spot, cluster`` (see :mod:`senca_st.method.clustering`).
+
+    A group's embedding (its spots carry ``obs['section']``) gets regions by
+    ``group_regions`` (:data:`senca_st.method.groups.REGION_RULES`).
+    """
+    from senca_st.method.groups import matched_regions
+
     emb = ad.read_h5ad(embedding)
     obs = ad.read_h5ad(spots, backed="r").obs
     labels = obs["label"] if "label" in obs else None
@@ -164,8 +171,13 @@ def cluster_step(
         choice = clustering.choose_n_clusters(X, n_components=pcs, seed=seed)
         LOG.info("n_clusters auto: %s", choice.describe())
         k = choice.n_clusters
-    clusters = clustering.cluster_spots(X, k, source=embedding, method=method, n_components=pcs, seed=seed)
-    LOG.info("%d spots in %d regions (%s)", len(clusters), k, method)
+    if "section" in obs and group_regions == "matched":
+        section = obs["section"].astype(str).reindex(emb.obs_names).to_numpy()
+        clusters = matched_regions(X, section, k, method=method, n_components=pcs, seed=seed, source=embedding)
+        LOG.info("%d spots in %d regions (%s), each section's regions matched across the group", len(clusters), k, method)
+    else:
+        clusters = clustering.cluster_spots(X, k, source=embedding, method=method, n_components=pcs, seed=seed)
+        LOG.info("%d spots in %d regions (%s)", len(clusters), k, method)
     write_tsv(pd.DataFrame({"spot": emb.obs_names, "cluster": clusters}), output)
 
 

@@ -1,4 +1,4 @@
-"""Rule cluster: an embedding's regions (tied-covariance Gaussian mixture, or Ward)."""
+"""Rule cluster: an embedding's regions (tied-covariance Gaussian mixture, or Ward; a group's matched across sections)."""
 
 from senca_st.runlog import rule_step
 from senca_st.steps import cluster_step
@@ -13,4 +13,5 @@ with rule_step(snakemake.log[0]):
         method=snakemake.params.method,
         pcs=snakemake.params.pcs,
         seed=snakemake.params.seed,
+        group_regions=snakemake.params.group_regions,
     )

@@ -109,7 +109,7 @@ def gmm_clusters(
     """
     P = _mixture_input(embedding, n_components, seed)
     rows = fit_rows(P.shape[0], fit_spots, seed)
-    return _dense_ids(_mixture(P if rows is None else P[rows], n_clusters, seed).predict(P))
+    return dense_ids(_mixture(P if rows is None else P[rows], n_clusters, seed).predict(P))
 
 
 def ward_clusters(embedding: np.ndarray, n_clusters: int, seed: int = 0, fit_spots: int = WARD_SPOTS) -> np.ndarray:
@@ -183,7 +183,7 @@ def choose_n_clusters(
     )
 
 
-def _dense_ids(labels: np.ndarray) -> np.ndarray:
+def dense_ids(labels: np.ndarray) -> np.ndarray:
     """Renumber so ids are 0..m-1 in order of first appearance (a mixture may leave a component empty)."""
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
     order = np.argsort(np.argsort(first))

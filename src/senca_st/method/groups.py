@@ -17,6 +17,14 @@ spread) and left DLPFC as it was, 0.497 to 0.499 (README, "Groups").  It
 assumes what serial sections of one tissue satisfy: similar composition.
 ``mixing_score`` and ``regions_by_sections`` show, per group, whether the joint
 embedding still splits by section.
+
+Regions (:func:`matched_regions`): each section's spots are partitioned on
+their own in the shared embedding, and the partitions are matched one to one
+to the group's regions, whose centres come from all sections together.  One
+mixture fitted on all of a group's spots at once places a section's
+boundaries where the pooled sections' density puts them: on HER2ST A-D it
+scored 0.285 on the labelled sections where the same embeddings, clustered
+section by section, score 0.362 (seeds 0-2; README, "Groups").
 """
 
 from __future__ import annotations
@@ -29,12 +37,20 @@ import numpy as np
 import pandas as pd
 
 from senca_st.errors import InputError
+from senca_st.method.clustering import dense_ids, cluster_spots, leading_components
 from senca_st.method.scaling import standardised
 
 LOG = logging.getLogger("senca_st")
 
 #: Separates section and spot in a group's spot ids (``A1:10x12``).
 SPOT_SEP = ":"
+
+#: How a group's spots become regions: ``matched`` (each section partitioned alone, the
+#: partitions matched across sections; the default) or ``pooled`` (one mixture on all spots).
+REGION_RULES = ("matched", "pooled")
+
+#: Most rounds of matching sections' regions to the group's centres (it settles in two or three).
+MATCH_ROUNDS = 20
 
 #: A region "occurs" in a section when it holds at least this share of the section's spots
 #: (and at least MIN_SPOTS spots): a handful of stray spots is not a region found there.
@@ -176,3 +192,78 @@ def mixing_score(embedding: np.ndarray, section: np.ndarray, k: int = 10) -> flo
     _, inverse, counts = np.unique(section, return_inverse=True, return_counts=True)
     expected = (n - counts[inverse]) / (n - 1)
     return float(np.minimum(other / expected, 1.0).mean())
+
+
+def _means(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each region's mean row and size, regions 0..max(labels)."""
+    sizes = np.bincount(labels)
+    sums = np.zeros((len(sizes), X.shape[1]))
+    np.add.at(sums, labels, X)
+    return sums / np.maximum(sizes, 1)[:, None], sizes
+
+
+def matched_regions(
+    embedding: np.ndarray,
+    section: np.ndarray,
+    n_clusters: int,
+    method: str = "gmm",
+    n_components: int = 10,
+    seed: int = 0,
+    source: str = "",
+) -> np.ndarray:
+    """One region id per spot, shared across a group's sections.
+
+    1. Each section's spots are clustered alone (``method`` as for a single
+       section) in the group's shared embedding: its boundaries follow its own
+       spots' density, as they would if it were analysed alone.
+    2. The group's region centres start from one mixture on all spots; each
+       section's regions are assigned one to one to the centres, at least total
+       squared distance (Hungarian), in the group's top ``n_components``
+       principal components; each centre moves to the size-weighted mean of the
+       regions assigned to it; repeated until no assignment changes.
+
+    Matching one to one at least total squared distance is blind to a shift
+    of a whole section in the embedding (each centre is used once, so the
+    shift adds the same amount to every complete assignment): what is left of
+    a section's depth or handling moves its regions together and does not
+    change which is which.  A section never gets two regions with one id.  A
+    region present in one section only is still assigned to the nearest centre
+    left; ``regions_by_sections`` then shows where each region holds spots.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    X = np.asarray(embedding, dtype=np.float64)
+    section = np.asarray(section)
+    names = list(dict.fromkeys(section.tolist()))
+    P = leading_components(X, n_components, seed)
+    centres, _ = _means(P, cluster_spots(X, n_clusters, source, method, n_components, seed))
+    own: dict[str, np.ndarray] = {}
+    parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in names:
+        rows = section == name
+        # preprocessing has refused a section with fewer spots than regions (spots_needed)
+        own[name] = cluster_spots(X[rows], n_clusters, source, method, n_components, seed)
+        parts[name] = _means(P[rows], own[name])
+    assigned: dict[str, np.ndarray] = {}
+    for _ in range(MATCH_ROUNDS):
+        new = {}
+        for name, (means, _sizes) in parts.items():
+            cost = ((means[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+            rows, cols = linear_sum_assignment(cost)
+            target = np.argmin(cost, axis=1)  # regions beyond the centres' number: the nearest
+            target[rows] = cols
+            new[name] = target
+        if assigned and all(np.array_equal(new[n], assigned[n]) for n in names):
+            break
+        assigned = new
+        total = np.zeros_like(centres)
+        weight = np.zeros(len(centres))
+        for name, (means, sizes) in parts.items():
+            np.add.at(total, assigned[name], sizes[:, None] * means)
+            np.add.at(weight, assigned[name], sizes)
+        held = weight > 0
+        centres[held] = total[held] / weight[held, None]
+    out = np.empty(len(section), dtype=np.int64)
+    for name in names:
+        out[section == name] = assigned[name][own[name]]
+    return dense_ids(out)
