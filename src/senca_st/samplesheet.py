@@ -167,7 +167,7 @@ def _check_visium_row(row: pd.Series, path: Path, where: str) -> None:
 
 
 def _check_groups(sheet: pd.DataFrame, path: Path) -> None:
-    """A group has two sections at least and one n_clusters (its sections are clustered together)."""
+    """A group has two sections at least and one n_clusters (its sections share one set of regions)."""
     if "group" not in sheet.columns or not sheet["group"].any():
         return
     if GROUPS_DIR in set(sheet["sample"]):
@@ -195,7 +195,7 @@ def _check_groups(sheet: pd.DataFrame, path: Path) -> None:
             raise InputError(
                 path,
                 f"group {group!r}: its sections ask for different n_clusters ({listed})",
-                "A group's sections are clustered together into one set of regions: give them one n_clusters.",
+                "A group's sections share one set of regions: give them one n_clusters.",
             )
 
 

@@ -12,8 +12,9 @@ which on their own would make every section its own region.  Each section's
 expression is therefore standardised gene by gene, on its own mean and
 standard deviation, before the model reads it: the location and scale
 adjustment of ComBat without its pooling across genes.  On HER2ST A-D this
-lifted the joint ARI from 0.250 to 0.285 (seeds 0-4; centring alone kept the
-spread) and left DLPFC as it was, 0.497 to 0.499 (README, "Groups").  It
+lifted the joint ARI from 0.250 to 0.285 (seeds 0-4, one mixture on all
+spots; centring alone kept the spread) and left DLPFC as it was, 0.497 to
+0.499 (README, "Groups").  It
 assumes what serial sections of one tissue satisfy: similar composition.
 ``mixing_score`` and ``regions_by_sections`` show, per group, whether the joint
 embedding still splits by section.
@@ -23,8 +24,8 @@ their own in the shared embedding, and the partitions are matched one to one
 to the group's regions, whose centres come from all sections together.  One
 mixture fitted on all of a group's spots at once places a section's
 boundaries where the pooled sections' density puts them: on HER2ST A-D it
-scored 0.285 on the labelled sections where the same embeddings, clustered
-section by section, score 0.362 (seeds 0-2; README, "Groups").
+scored 0.285 on the labelled sections against 0.368 matched (seeds 0-4; the
+sections alone 0.339), DLPFC 0.499 against 0.495 (README, "Groups").
 """
 
 from __future__ import annotations
