@@ -160,8 +160,10 @@ def cluster_step(
     A group's embedding (its spots carry ``obs['section']``) gets regions by
     ``group_regions`` (:data:`senca_st.method.groups.REGION_RULES`).
     """
-    from senca_st.method.groups import matched_regions
+    from senca_st.method.groups import REGION_RULES, matched_regions
 
+    if group_regions not in REGION_RULES:
+        raise ValueError(f"unknown groups.regions {group_regions!r}; choose from {', '.join(REGION_RULES)}")
     emb = ad.read_h5ad(embedding)
     obs = ad.read_h5ad(spots, backed="r").obs
     labels = obs["label"] if "label" in obs else None
