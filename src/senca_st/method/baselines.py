@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.preprocessing import StandardScaler
+
+from senca_st.method.scaling import standardised
 
 
 def pca_embedding(X: np.ndarray, n_components: int = 20, seed: int = 0) -> np.ndarray:
     """Standardise features, then PCA; components capped by the data's rank."""
     X = np.asarray(X, dtype=np.float64)
     n = min(n_components, X.shape[0] - 1, X.shape[1])
-    Z = StandardScaler().fit_transform(X)
+    Z = standardised(X, dtype=np.float64)
     return PCA(n_components=n, random_state=seed).fit_transform(Z).astype(np.float32)
 
 
