@@ -120,7 +120,7 @@ def ward_clusters(embedding: np.ndarray, n_clusters: int, seed: int = 0, fit_spo
     fitted = AgglomerativeClustering(n_clusters=n_clusters, linkage="ward").fit_predict(part)
     if rows is None:
         return fitted.astype(np.int64)
-    means = np.stack([part[fitted == c].mean(axis=0) for c in range(n_clusters)])
+    means, _ = region_means(part, fitted)
     # squared distances without the (n, k, d) difference array: |x|^2 - 2 x.m + |m|^2
     d2 = (X**2).sum(axis=1)[:, None] - 2.0 * X @ means.T + (means**2).sum(axis=1)[None, :]
     labels = np.argmin(d2, axis=1)
@@ -181,6 +181,14 @@ def choose_n_clusters(
         bic={k: float(b) for k, b in zip(ks, bic)},
         score={k: float(v) for k, v in zip(ks, score)},
     )
+
+
+def region_means(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each region's mean row and its number of spots, for regions 0..max(labels) (an empty one: zeros, size 0)."""
+    sizes = np.bincount(labels)
+    sums = np.zeros((len(sizes), X.shape[1]))
+    np.add.at(sums, labels, X)
+    return sums / np.maximum(sizes, 1)[:, None], sizes
 
 
 def dense_ids(labels: np.ndarray) -> np.ndarray:

@@ -14,8 +14,8 @@ standard deviation, before the model reads it: the location and scale
 adjustment of ComBat without its pooling across genes.  On HER2ST A-D this
 lifted the joint ARI from 0.250 to 0.285 (seeds 0-4, one mixture on all
 spots; centring alone kept the spread) and left DLPFC as it was, 0.497 to
-0.499 (README, "Groups").  It
-assumes what serial sections of one tissue satisfy: similar composition.
+0.499 (README, "Groups").  It assumes what serial sections of one tissue
+satisfy: similar composition.
 ``mixing_score`` and ``regions_by_sections`` show, per group, whether the joint
 embedding still splits by section.
 
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from senca_st.errors import InputError
-from senca_st.method.clustering import cluster_spots, dense_ids, leading_components
+from senca_st.method.clustering import cluster_spots, dense_ids, leading_components, region_means
 from senca_st.method.scaling import standardised
 
 LOG = logging.getLogger("senca_st")
@@ -195,14 +195,6 @@ def mixing_score(embedding: np.ndarray, section: np.ndarray, k: int = 10) -> flo
     return float(np.minimum(other / expected, 1.0).mean())
 
 
-def _means(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each region's mean row and size, regions 0..max(labels)."""
-    sizes = np.bincount(labels)
-    sums = np.zeros((len(sizes), X.shape[1]))
-    np.add.at(sums, labels, X)
-    return sums / np.maximum(sizes, 1)[:, None], sizes
-
-
 def matched_regions(
     embedding: np.ndarray,
     section: np.ndarray,
@@ -239,14 +231,14 @@ def matched_regions(
     section = np.asarray(section)
     names = list(dict.fromkeys(section.tolist()))
     P = leading_components(X, n_components, seed)
-    centres, _ = _means(P, cluster_spots(X, n_clusters, source, method, n_components, seed))
+    centres, _ = region_means(P, cluster_spots(X, n_clusters, source, method, n_components, seed))
     own: dict[str, np.ndarray] = {}
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in names:
         rows = section == name
         # preprocessing has refused a section with fewer spots than regions (spots_needed)
         own[name] = cluster_spots(X[rows], n_clusters, source, method, n_components, seed)
-        parts[name] = _means(P[rows], own[name])
+        parts[name] = region_means(P[rows], own[name])
     assigned: dict[str, np.ndarray] = {}
     for _ in range(MATCH_ROUNDS):
         new = {}
