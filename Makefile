@@ -1,4 +1,6 @@
-# senca-st: `make demo` runs the pipeline on the embedded demo; `make test` runs the test suite.
+# senca-st: `make demo` runs the pipeline on the embedded demo (one seed, about 2 minutes after the
+# install); `make demo-full` runs the paper's study on it (five seeds, every ablation); `make test`
+# runs the test suite. `make help` lists the targets.
 # Both create .venv and install everything on first use (no network needed beyond PyPI).
 # `make bench` runs the peers GraphST and SpaGCN (benchmarks/peers.py) on the same sections, k and
 # ARI rule as the pipeline (default HER2ST A1 B1 C1 D1 from ../shared/data/her2st, DLPFC 151673
@@ -19,7 +21,20 @@ BENCH_ARGS ?=
 PIPELINE_ARI ?= results/metrics/ari.tsv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install demo test test-fast lint clean-results bench
+.PHONY: help install demo demo-full test test-fast lint clean-results bench
+
+help:
+	@echo "senca-st targets (each installs into $(VENV) on first use):"
+	@echo "  make demo          the demo section, one seed: senca and its baselines (about 2 min on 2 cores); prints the ARI table"
+	@echo "  make demo-full     the paper's study on the demo: five seeds, every ablation (about 20 min on 2 cores)"
+	@echo "  make test          the whole test suite, as CI runs it (.ci/run)"
+	@echo "  make test-fast     the tests not marked slow or slurm"
+	@echo "  make lint          snakefmt --check and snakemake --lint"
+	@echo "  make bench         peers (GraphST, SpaGCN) beside the pipeline's rows: benchmarks/peers.py, BENCH_ARGS=..."
+	@echo "  make install       only create $(VENV) and install senca-st with its workflow and test tools"
+	@echo "  make clean-results remove results/, logs/, benchmarks/runs/ and .snakemake/"
+	@echo "Outputs: results/<sample>/section.h5ad (open with scanpy/squidpy), region_markers.tsv, clusters.tsv;"
+	@echo "report: snakemake --report results/report.html"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +52,16 @@ $(PEERS_STAMP): $(STAMP) pyproject.toml
 	touch $(PEERS_STAMP)
 
 demo: install
+	snakemake --cores $(CORES) --configfile config/quick.yaml
+	$(PY) -m senca_st.evaluation.summary results/metrics/ari.tsv
+	@echo "Per section: results/<sample>/section.h5ad (scanpy/squidpy), region_markers.tsv; figures: results/report/"
+	@echo "HTML report: snakemake --configfile config/quick.yaml --report results/report.html"
+
+demo-full: install
 	snakemake --cores $(CORES)
 	$(PY) -m senca_st.evaluation.summary results/metrics/ari.tsv
+	@echo "Per section: results/<sample>/section.h5ad (scanpy/squidpy), region_markers.tsv; figures: results/report/"
+	@echo "HTML report: snakemake --report results/report.html"
 
 test: install
 	$(PY) -m pytest tests

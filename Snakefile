@@ -22,6 +22,7 @@ include: "rules/train.smk"
 include: "rules/cluster.smk"
 include: "rules/groups.smk"
 include: "rules/evaluate.smk"
+include: "rules/outputs.smk"
 include: "rules/report.smk"
 
 

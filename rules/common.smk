@@ -306,6 +306,12 @@ def evaluated_methods(sample):
     return section_methods(sample) + joint
 
 
+def section_file_methods(sample):
+    """The methods whose regions section.h5ad holds: the primary one (which always runs), then the rest."""
+    primary = primary_method(sample)
+    return [primary] + [m for m in evaluated_methods(sample) if m != primary]
+
+
 def analysis_targets():
     """Every section's regions and embeddings and the metrics tables (all but the report)."""
     targets = ["results/metrics/ari.tsv", "results/metrics/region_f1.tsv"]
@@ -313,6 +319,8 @@ def analysis_targets():
         targets += [
             f"results/{sample}/clusters.tsv",
             f"results/{sample}/embedding.h5ad",
+            f"results/{sample}/section.h5ad",
+            f"results/{sample}/region_markers.tsv",
         ]
         targets += [
             f"results/{sample}/methods/{m}/clusters.tsv"
@@ -320,13 +328,15 @@ def analysis_targets():
         ]
     if GROUPS:
         targets.append("results/metrics/groups.tsv")
+        targets += [f"results/groups/{g}/region_markers.tsv" for g in GROUPS]
     return targets
 
 
 def report_figures():
-    """The report's figures: a region map per section, the metrics and runtime charts."""
+    """The report's figures: a region map and a marker dot plot per section, the metrics and runtime charts."""
     return (
         [f"results/report/sections/{s}.png" for s in samples.index]
+        + [f"results/report/markers/{s}.png" for s in samples.index]
         + [f"results/report/groups/{g}.png" for g in GROUPS]
         + ["results/report/metrics.png", "results/report/runtimes.png"]
     )

@@ -1,4 +1,4 @@
-# The report's figures: one region map per section, the metrics chart, the runtimes.
+# The report's figures: one region map and one marker dot plot per section, the metrics chart, the runtimes.
 # final_targets() (common.smk) adds them (report_figures()) to `all`.
 
 
@@ -6,6 +6,7 @@ rule section_figure:
     input:
         spots="results/{sample}/preprocessed.h5ad",
         clusters="results/{sample}/clusters.tsv",
+        markers="results/{sample}/region_markers.tsv",
         image=section_image,
     output:
         report(
@@ -29,6 +30,30 @@ rule section_figure:
         user_image=lambda wc: section_user_image(wc.sample),
     script:
         "../workflow/scripts/section_figure.py"
+
+
+rule marker_figure:
+    input:
+        section="results/{sample}/section.h5ad",
+        markers="results/{sample}/region_markers.tsv",
+    output:
+        report(
+            "results/report/markers/{sample}.png",
+            caption="../workflow/report/marker_figure.rst",
+            category="Regions",
+            subcategory="{sample}",
+            labels={"section": "{sample}", "figure": "marker genes"},
+        ),
+    log:
+        "logs/marker_figure/{sample}.log",
+    benchmark:
+        "benchmarks/runs/marker_figure/{sample}.tsv"
+    conda:
+        "../envs/outputs.yaml"
+    params:
+        title=lambda wc: f"{wc.sample}: marker genes of the {primary_method(wc.sample)} regions",
+    script:
+        "../workflow/scripts/marker_figure.py"
 
 
 rule metrics_figure:
@@ -56,6 +81,7 @@ rule runtime_figure:
         # Not read: the chart waits for every other job so that all their benchmarks exist.
         done=lambda wc: analysis_targets(),
         sections=expand("results/report/sections/{sample}.png", sample=samples.index),
+        markers=expand("results/report/markers/{sample}.png", sample=samples.index),
         metrics="results/report/metrics.png",
     output:
         report(

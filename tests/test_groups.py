@@ -239,6 +239,13 @@ def test_group_recovers_shared_regions_with_one_id(group_run):
     assert row["sections"] == "serialA,serialB" and row["regions_shared"] == row["n_regions"] == 5
     assert row["mixing"] > 0.5 and row["ari_pooled"] > 0.45
     assert (wf / "results/report/groups/g1.png").stat().st_size > 10_000
+    # the group's shared regions get their markers from both sections' spots
+    markers = pd.read_csv(wf / "results/groups/g1/region_markers.tsv", sep="\t", dtype={"region": str})
+    joint_ids = set()
+    for s in ("serialA", "serialB"):
+        joint = pd.read_csv(wf / f"results/{s}/methods/senca_rna_joint/clusters.tsv", sep="\t")
+        joint_ids |= set(joint["cluster"].astype(str))
+    assert set(markers["region"]) == joint_ids and (markers.loc[markers["rank"] == 1, "pval_adj"] < 1e-3).all()
 
 
 @pytest.mark.slow
@@ -257,8 +264,12 @@ def test_adding_a_section_reruns_that_groups_joint_jobs_only(group_run):
     assert {"group_preprocess", "train", "group_metrics"} <= rules
     assert "serialC" in samples and "groups/g1" in samples
     # serialA's and serialB's own (single-section) jobs stay; only their joint parts are redone
-    redone = {(rule, wc.get("run", wc.get("method", ""))) for rule, wc in jobs if wc.get("sample") in ("serialA", "serialB")}
+    # section.h5ad holds the joint regions too: it and what reads it are redone, nothing upstream
+    readers = {"section_anndata", "region_markers", "section_figure", "marker_figure"}
+    mine = [(rule, wc) for rule, wc in jobs if wc.get("sample") in ("serialA", "serialB")]
+    redone = {(rule, wc.get("run", wc.get("method", ""))) for rule, wc in mine if rule not in readers}
     assert redone and all("_joint" in what for _, what in redone), redone
+    assert {rule for rule, _ in mine} & readers == readers
 
 
 def test_standardised_leaves_a_gene_without_spread_at_zero():

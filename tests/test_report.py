@@ -138,7 +138,12 @@ def test_report_of_the_demo(tmp_path):
     wf = copy_workflow(tmp_path / "wf")
     config = ["--configfile", "config/test/basic.yaml"]
     snakemake(wf, *config)
-    pngs = [wf / "results/report/sections/demo.png", wf / "results/report/metrics.png", wf / "results/report/runtimes.png"]
+    pngs = [
+        wf / "results/report/sections/demo.png",
+        wf / "results/report/markers/demo.png",
+        wf / "results/report/metrics.png",
+        wf / "results/report/runtimes.png",
+    ]
     for png in pngs:
         assert png.is_file(), f"{png.relative_to(wf)} not made by the default target"
         assert png.stat().st_size > 10_000 and not_blank(png)
@@ -146,7 +151,7 @@ def test_report_of_the_demo(tmp_path):
     snakemake(wf, "--report", "results/report.html", *config)
     html = (wf / "results/report.html").read_text(errors="replace")
     assert len(html) > 100_000
-    for text in ("Regions", "Metrics", "Runtimes", "demo.png", "metrics.png", "runtimes.png", "ari.tsv"):
+    for text in ("Regions", "Metrics", "Runtimes", "demo.png", "metrics.png", "runtimes.png", "ari.tsv", "marker genes"):
         assert text in html, f"{text!r} not in the HTML report"
 
     snakemake(wf, "--report", "results/report.zip", *config)
@@ -154,3 +159,34 @@ def test_report_of_the_demo(tmp_path):
         names = zf.namelist()
     for png in pngs:
         assert any(n.endswith("/" + png.name) for n in names), f"{png.name} not in the zipped report"
+
+    # What a scanpy user opens: one AnnData that draws its regions over the H&E as it is.
+    draw_section_over_its_image(wf / "results/demo/section.h5ad", "demo", tmp_path)
+    table = pd.read_csv(wf / "results/demo/region_markers.tsv", sep="\t", dtype={"region": str})
+    section = ad.read_h5ad(wf / "results/demo/section.h5ad")
+    assert set(table["region"]) == set(section.obs["region"].cat.categories)
+    assert set(table["gene"]) <= set(section.var_names)
+
+
+def draw_section_over_its_image(path: Path, sample: str, tmp_path: Path) -> None:
+    """``sc.pl.spatial(adata, color="region")`` draws the regions over the H&E from ``uns['spatial']``, no argument added."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import scanpy as sc
+    from matplotlib import pyplot as plt
+
+    adata = sc.read_h5ad(path)
+    assert isinstance(adata.obs["region"].dtype, pd.CategoricalDtype)
+    assert "hires" in adata.uns["spatial"][sample]["images"]
+    drawn = {}
+    for name, img_key in (("with_image", "hires"), ("without", None)):
+        ax = sc.pl.spatial(adata, color="region", img_key=img_key, show=False)[0]
+        out = tmp_path / f"{name}.png"
+        ax.figure.savefig(out, dpi=60)
+        plt.close("all")
+        with Image.open(out) as im:
+            drawn[name] = np.asarray(im.convert("RGB"), dtype=np.int16)
+    assert drawn["with_image"].shape == drawn["without"].shape
+    # the H&E's pink shows between the spots only when the image is drawn
+    assert np.abs(drawn["with_image"] - drawn["without"]).mean() > 5

@@ -47,6 +47,9 @@ RULES = {
     "primary_outputs",
     "aggregate_metrics",
     "section_figure",
+    "section_anndata",
+    "region_markers",
+    "marker_figure",
     "metrics_figure",
     "runtime_figure",
 }

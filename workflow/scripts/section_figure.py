@@ -12,6 +12,7 @@ with rule_step(snakemake.log[0]):
         sample=snakemake.params.sample,
         method=snakemake.params.method,
         image=image,
+        markers=snakemake.input.markers,
         image_scale=image_scale(
             snakemake.params.dataset,
             snakemake.params.visium_dir,

@@ -27,6 +27,7 @@ from matplotlib.lines import Line2D
 from scipy.optimize import linear_sum_assignment
 
 from senca_st.errors import InputError
+from senca_st.evaluation.markers import read_markers, top_markers
 from senca_st.evaluation.metrics import agreement, annotated
 from senca_st.io.atomic import atomic_path
 from senca_st.io.image_io import SectionImage
@@ -188,13 +189,15 @@ def section_figure(
     method: str,
     image: str | Path | None = None,
     image_scale: float = 1.0,
+    markers: str | Path | None = None,
 ) -> Path:
     """Primary clusters and pathologist regions side by side over the H&E thumbnail.
 
     ``spots`` is the preprocessed section (``obsm['spatial']`` in full-resolution
     pixels, ``obs['label']`` when annotated); ``clusters`` the ``spot, cluster``
     table; ``image`` the H&E (None or '' draws the spots on a blank background);
-    ``image_scale`` maps full-resolution pixels onto ``image``.
+    ``image_scale`` maps full-resolution pixels onto ``image``; ``markers`` (a
+    ``region_markers.tsv`` of these clusters) names each cluster by its top two genes.
     """
     adata = ad.read_h5ad(spots, backed="r")
     obs = adata.obs
@@ -240,11 +243,15 @@ def section_figure(
         title += f" (ARI {scores['ari']:.2f}, NMI {scores['nmi']:.2f})"
     ax.set_title(title, fontsize=11)
     sizes = pd.Series(cl).value_counts()
+    genes = top_markers(read_markers(markers), 2) if markers else {}
     entries = []
     for k in sorted(cluster_colours, key=lambda v: (str(type(v)), v)):
         name = f"{k}" + (f" ≈ {matched[k]}" if k in matched else "") + f" ({sizes.get(k, 0)})"
+        if genes.get(str(k)):
+            name += ": " + ", ".join(genes[str(k)])
         entries.append((name, cluster_colours[k]))
-    _legend(ax, entries, "cluster ≈ matched region (spots)" if matched else "cluster (spots)")
+    legend_title = "cluster ≈ matched region (spots)" if matched else "cluster (spots)"
+    _legend(ax, entries, legend_title + (": top markers" if genes else ""))
 
     if labels is not None:
         ax = axes[1]

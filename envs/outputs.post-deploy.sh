@@ -1,0 +1,1 @@
+install-senca-st.sh
