@@ -1,5 +1,5 @@
-# senca-st: `make demo` runs the pipeline on the embedded demo (one seed, about 2 minutes after the
-# install); `make demo-full` runs the paper's study on it (five seeds, every ablation); `make test`
+# senca-st: `make demo` runs the pipeline on the embedded demo (one seed: 2 min 15 s on 2 cores after
+# the install, measured in a fresh clone); `make demo-full` runs the paper's study on it (five seeds, every ablation); `make test`
 # runs the test suite. `make help` lists the targets.
 # Both create .venv and install everything on first use (no network needed beyond PyPI).
 # `make bench` runs the peers GraphST and SpaGCN (benchmarks/peers.py) on the same sections, k and
@@ -25,7 +25,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 help:
 	@echo "senca-st targets (each installs into $(VENV) on first use):"
-	@echo "  make demo          the demo section, one seed: senca and its baselines (about 2 min on 2 cores); prints the ARI table"
+	@echo "  make demo          the demo section, one seed: senca and its baselines (2 min 15 s on 2 cores); prints the ARI table"
 	@echo "  make demo-full     the paper's study on the demo: five seeds, every ablation (about 20 min on 2 cores)"
 	@echo "  make test          the whole test suite, as CI runs it (.ci/run)"
 	@echo "  make test-fast     the tests not marked slow or slurm"
