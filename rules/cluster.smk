@@ -43,7 +43,7 @@ rule cluster:
     conda:
         "../envs/cluster.yaml"
     params:
-        code=code_digest("method/clustering", "method/groups"),
+        code=code_digest("method/clustering", "method/groups", "evaluation/matching"),
         n_clusters=n_clusters,
         default_n_clusters=config["cluster"]["default_n_clusters"],
         method=config["cluster"].get("method", "ward"),
@@ -78,7 +78,7 @@ rule consensus:
     conda:
         "../envs/cluster.yaml"
     params:
-        code=code_digest("method/consensus"),
+        code=code_digest("method/consensus", "evaluation/matching"),
         seeds=SEEDS,
     script:
         "../workflow/scripts/consensus.py"

@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -35,12 +36,11 @@ def _workflow_path(path):
 # Config and sample sheet are checked before any job starts; a problem is one
 # "ERROR: <file>: <what is wrong>. <what to do>" line (no traceback) and exit 1.
 try:
-    for _note in check_config(
+    check_config(
         config,
         Path(workflow.basedir) / "config" / "schemas" / "config.schema.yaml",
         config_files_in_order(workflow.configfiles, workflow.overwrite_configfiles),
-    ):
-        logger.warning(f"NOTE: {_note}")
+    )
     samples = load_sample_sheet(
         config["samples"],
         schema=Path(workflow.basedir) / "config" / "schemas" / "samples.schema.yaml",

@@ -18,7 +18,7 @@ rule evaluate:
     conda:
         "../envs/cluster.yaml"
     params:
-        code=code_digest("evaluation/metrics"),
+        code=code_digest("evaluation/metrics", "evaluation/matching"),
         sample="{sample}",
         method="{method}",
         group=lambda wc: section_group(wc.sample) if wc.method.endswith(JOINT) else "",

@@ -152,14 +152,28 @@ def test_missing_config_key_names_every_file(tmp_path):
     assert str(ov) in str(err.value)
 
 
-def test_unknown_config_keys_are_notes(tmp_path):
+@pytest.mark.parametrize(
+    ("overlay", "key", "nearest"),
+    [
+        ("trian:\n  epochs: 3\n", "trian", "train"),
+        ("train:\n  epoch: 3\n", "train.epoch", "train.epochs"),
+        ("groups:\n  region: pooled\n", "groups.region", "groups.regions"),
+        ("cluster:\n  colour: red\n", "cluster.colour", None),
+    ],
+    ids=["top-level", "nested", "nested-other-block", "no-near-key"],
+)
+def test_unknown_config_key_stops_the_run_naming_file_key_and_nearest(tmp_path, overlay, key, nearest):
     config = base_config()
-    config["trian"] = {"epochs": 3}
-    config["train"]["epoch"] = 3
-    ov = overlay_file(tmp_path, "trian:\n  epochs: 3\ntrain:\n  epoch: 3\n")
-    notes = check_config(config, SCHEMA, [REPO / "config" / "config.yaml", ov])
-    assert any(n.startswith(f"{ov}: unknown config key trian is ignored") for n in notes)
-    assert any("unknown config key train.epoch is ignored" in n and "epochs" in n for n in notes)
+    _merge(config, yaml.safe_load(overlay))
+    ov = overlay_file(tmp_path, overlay)
+    with pytest.raises(InputError) as err:
+        check_config(config, SCHEMA, [REPO / "config" / "config.yaml", ov])
+    text = str(err.value)
+    assert text.startswith(f"{ov}: unknown config key {key}."), text
+    if nearest:
+        assert f"Did you mean {nearest}?" in text
+    else:
+        assert "Did you mean" not in text and "Valid keys of cluster:" in text
 
 
 def test_shipped_configs_pass():
@@ -167,7 +181,7 @@ def test_shipped_configs_pass():
         config = base_config()
         if overlay_path:
             _merge(config, yaml.safe_load((REPO / overlay_path).read_text()))
-        assert check_config(config, SCHEMA, [REPO / "config" / "config.yaml"]) == []
+        check_config(config, SCHEMA, [REPO / "config" / "config.yaml"])
 
 
 def test_config_files_in_precedence_order():
@@ -236,8 +250,13 @@ def _latest_snakemake_log(wf: Path) -> str:
             "cluster:\n  default_n_clusters: 1\n",
             "config/bad_input.yaml: cluster.default_n_clusters is 1; it must be at least 2.",
         ),
+        (
+            [{"sample": "A1", "dataset": "her2st"}],
+            "trian:\n  epochs: 3\n",
+            "config/bad_input.yaml: unknown config key trian. Did you mean train?",
+        ),
     ],
-    ids=["unknown-her2st-sample", "sheet-n_clusters", "negative-k", "config-n_clusters"],
+    ids=["unknown-her2st-sample", "sheet-n_clusters", "negative-k", "config-n_clusters", "misspelt-key"],
 )
 def test_snakemake_stops_with_one_line(wf, rows, extra, needle):
     ov = overlay(wf, sheet_text(rows), extra)

@@ -101,3 +101,15 @@ def test_a_large_section_is_clustered_from_a_subset_like_the_whole(method):
         own = AgglomerativeClustering(4, linkage="ward").fit_predict(emb[rows])
         assert adjusted_rand_score(own, part[rows]) == 1.0
     assert fit_rows(400, 400, seed=0) is None and len(rows) == 400 and (np.diff(rows) > 0).all()
+
+
+def test_one_matcher_pairs_labellings_one_to_one():
+    from senca_st.evaluation.matching import match_labels
+
+    a = np.array(["x", "x", "x", "y", "y", "z", "z", "z"])
+    b = np.array([2, 2, 1, 1, 1, 0, 0, 5])
+    m = match_labels(a, b)
+    assert m.pairs() == {"x": 2, "y": 1, "z": 0}
+    assert m.overlap.sum() == len(a) and m.overlap.shape == (3, 4)
+    # a label with no partner left (more labels than the other side has) stays unmatched
+    assert set(match_labels(b, a).pairs()) == {0, 1, 2}

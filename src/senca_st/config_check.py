@@ -6,13 +6,17 @@ value, and the config file the value came from, e.g.::
 
     config/my.yaml: train.k is -1; it must be at least 1. Fix train.k in config/my.yaml.
 
-Keys the schema does not know are not errors (a newer config may carry keys an
-older pipeline ignores) but are returned as notes, which catches typos such as
-``trian:``.
+A key the schema does not know stops the run too, at any depth: a misspelt
+``trian:`` or ``train: {epoch: 3}`` would otherwise be ignored and the run go on
+with the defaults while the user believes their setting applied.  The message
+names the key, the file that set it and the nearest valid key::
+
+    my.yaml: unknown config key train.epoch. Did you mean train.epochs? ...
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -114,10 +118,11 @@ def _describe(error) -> str:
     return f"is {value!r}: {error.message}"
 
 
-def check_config(
-    config: Mapping[str, Any], schema: str | Path, config_files: Sequence[str | Path] = ()
-) -> list[str]:
-    """Raise :class:`InputError` for the first schema violation; return notes on unknown keys.
+def check_config(config: Mapping[str, Any], schema: str | Path, config_files: Sequence[str | Path] = ()) -> None:
+    """Raise :class:`InputError` for the first unknown key, else for the first schema violation.
+
+    Unknown keys come first: a misspelt block (``trian:``) also leaves its
+    required keys "missing", and the spelling is the fix.
 
     ``config_files`` are the YAML files merged into ``config``, lowest precedence
     first (the Snakefile's ``configfile:``, then each ``--configfile``); they are
@@ -129,6 +134,7 @@ def check_config(
     validator = jsonschema.Draft202012Validator(schema_data)
     files = [_show(f) for f in config_files]
     given = ", ".join(files) if files else "the config"
+    _refuse_unknown_keys(config, schema_data, config_files)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
         error = errors[0]
@@ -144,11 +150,10 @@ def check_config(
         dotted = _dotted(key)
         where = source_of(key, config_files, config) or "--config"
         raise InputError(where, f"{dotted} {_describe(error)}", f"Fix {dotted} in {where}.")
-    return _unknown_keys(config, schema_data, config_files)
 
 
-def _unknown_keys(config: Mapping[str, Any], schema: Mapping[str, Any], config_files: Sequence[str | Path]) -> list[str]:
-    notes = []
+def _refuse_unknown_keys(config: Mapping[str, Any], schema: Mapping[str, Any], config_files: Sequence[str | Path]) -> None:
+    """Raise :class:`InputError` for the first key (depth first, in file order) the schema does not list."""
 
     def walk(data: Any, node: Mapping[str, Any], key: list[str]) -> None:
         props = node.get("properties")
@@ -157,16 +162,19 @@ def _unknown_keys(config: Mapping[str, Any], schema: Mapping[str, Any], config_f
         for name, value in data.items():
             if name in props:
                 walk(value, props[name], [*key, name])
-            else:
-                dotted = _dotted([*key, name])
-                where = source_of([*key, name], config_files, config) or "--config"
-                notes.append(
-                    f"{where}: unknown config key {dotted} is ignored. "
-                    f"Check its spelling; known keys{' of ' + _dotted(key) if key else ''}: {', '.join(props)}."
-                )
+                continue
+            dotted = _dotted([*key, name])
+            where = source_of([*key, name], config_files, config) or "--config"
+            near = difflib.get_close_matches(str(name), list(props), n=1, cutoff=0.6)
+            guess = f"Did you mean {_dotted([*key, near[0]])}? " if near else ""
+            raise InputError(
+                where,
+                f"unknown config key {dotted}",
+                f"{guess}Valid keys{' of ' + _dotted(key) if key else ''}: {', '.join(props)} "
+                "(config/config.yaml lists every key with its default).",
+            )
 
     walk(config, schema, [])
-    return notes
 
 
 def config_files_in_order(workflow_configfiles: Sequence[str | Path], overwrite_configfiles: Sequence[str | Path]) -> list[str]:

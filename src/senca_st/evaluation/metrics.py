@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from senca_st.io.sections import UNDETERMINED
+from senca_st.evaluation.matching import match_labels
 
 
 def annotated(labels: pd.Series) -> np.ndarray:
@@ -41,10 +41,9 @@ def region_f1(labels: pd.Series, clusters: np.ndarray) -> pd.DataFrame:
     """Per-region precision, recall and F1 after a one-to-one Hungarian match of clusters to regions."""
     mask = annotated(labels)
     y, c = labels.to_numpy()[mask].astype(str), np.asarray(clusters)[mask]
-    regions, cl = np.unique(y), np.unique(c)
-    overlap = np.array([[np.sum((y == r) & (c == k)) for k in cl] for r in regions], dtype=float)
-    rows, cols = linear_sum_assignment(-overlap)
-    match = dict(zip(rows, cols))
+    m = match_labels(y, c)
+    regions, cl, overlap = m.a_ids, m.b_ids, m.overlap.astype(float)
+    match = dict(zip(m.rows, m.cols))
     records = []
     for i, region in enumerate(regions):
         size = overlap[i].sum()

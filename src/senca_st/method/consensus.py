@@ -40,8 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
+
+from senca_st.evaluation.matching import assign, codes, contingency
 
 #: Rounds of align + vote at most; the vote usually settles in two or three.
 MAX_ROUNDS = 10
@@ -57,21 +58,9 @@ class Consensus:
     rounds: int  # align + vote rounds until the consensus stopped changing
 
 
-def _codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster ids as 0..k-1 codes, and the ids in code order."""
-    ids, codes = np.unique(np.asarray(labels), return_inverse=True)
-    return codes.astype(np.int64), ids
-
-
-def _contingency(a: np.ndarray, b: np.ndarray, ka: int, kb: int) -> np.ndarray:
-    """(ka, kb) counts of spots in code i of ``a`` and code j of ``b``, in O(n) memory."""
-    return np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb)
-
-
 def align(run: np.ndarray, k_run: int, target: np.ndarray, k_target: int) -> np.ndarray:
     """``run``'s codes renamed to the ``target`` codes they overlap most, one-to-one (-1: no partner)."""
-    overlap = _contingency(run, target, k_run, k_target)
-    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    rows, cols = assign(contingency(run, target, k_run, k_target))
     mapping = np.full(k_run, -1, dtype=np.int64)
     mapping[rows] = cols
     return mapping[run]
@@ -120,9 +109,8 @@ def consensus_clusters(runs: Sequence[np.ndarray], max_rounds: int = MAX_ROUNDS)
     n = len(runs[0])
     if any(len(run) != n for run in runs):
         raise ValueError(f"clusterings cover different numbers of spots: {[len(run) for run in runs]}")
-    coded = [_codes(run) for run in runs]
-    codes = [c for c, _ in coded]
-    ref = medoid(codes)
+    coded = [codes(run) for run in runs]
+    ref = medoid([c for c, _ in coded])
     ref_codes, ref_ids = coded[ref]
     k = len(ref_ids)
     current = ref_codes

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from senca_st.errors import InputError
+from senca_st.evaluation.matching import assign
 from senca_st.method.clustering import cluster_spots, dense_ids, leading_components, region_means
 from senca_st.method.scaling import standardised
 
@@ -225,8 +226,6 @@ def matched_regions(
     one section only is still assigned to the nearest centre
     left; ``regions_by_sections`` then shows where each region holds spots.
     """
-    from scipy.optimize import linear_sum_assignment
-
     X = np.asarray(embedding, dtype=np.float64)
     section = np.asarray(section)
     names = list(dict.fromkeys(section.tolist()))
@@ -244,7 +243,7 @@ def matched_regions(
         new = {}
         for name, (means, _sizes) in parts.items():
             cost = ((means[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-            rows, cols = linear_sum_assignment(cost)
+            rows, cols = assign(-cost)  # least total squared distance
             target = np.argmin(cost, axis=1)  # regions beyond the centres' number: the nearest
             target[rows] = cols
             new[name] = target

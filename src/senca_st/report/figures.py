@@ -24,7 +24,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import EllipseCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from scipy.optimize import linear_sum_assignment
 
 from senca_st.errors import InputError
 from senca_st.evaluation.markers import read_markers, top_markers
@@ -32,6 +31,7 @@ from senca_st.evaluation.metrics import agreement, annotated
 from senca_st.io.atomic import atomic_path
 from senca_st.io.image_io import SectionImage
 from senca_st.io.sections import UNDETERMINED
+from senca_st.evaluation.matching import match_labels
 from senca_st.method.neighbourhood import spot_spacing
 
 LOG = logging.getLogger("senca_st")
@@ -85,11 +85,8 @@ def match_clusters(labels: pd.Series | None, clusters: np.ndarray) -> dict:
     mask = annotated(labels)
     if not mask.any():
         return {}
-    y, c = labels.to_numpy()[mask].astype(str), np.asarray(clusters)[mask]
-    regions, cl = np.unique(y), np.unique(c)
-    overlap = np.array([[np.sum((y == r) & (c == k)) for k in cl] for r in regions], dtype=float)
-    rows, cols = linear_sum_assignment(-overlap)
-    return {cl[j]: regions[i] for i, j in zip(rows, cols) if overlap[i, j] > 0}
+    matched = match_labels(np.asarray(clusters)[mask], labels.to_numpy()[mask].astype(str)).pairs()
+    return {k.item() if hasattr(k, "item") else k: str(r) for k, r in matched.items()}
 
 
 def _region_colours(labels: pd.Series | None) -> dict[str, str]:
