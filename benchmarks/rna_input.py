@@ -1,0 +1,118 @@
+"""Probe the RNA branch's input without training: smoothed principal components, clustered as the pipeline does.
+
+A measurement script, not a test::
+
+    python benchmarks/rna_input.py --scalings unit,pareto,centred,unit_clip10 --npcs 20,30 --pcs 10,20 --seeds 0,1,2
+
+``senca_rna`` reads the top ``train.rna_pcs`` principal components of the HVG
+expression and smooths them over the spot graph (``train.hops`` personalised
+PageRank hops keeping ``train.alpha``) before its graph-transformer layer.
+This script stops there: the smoothed components themselves are clustered
+(``cluster.method`` gmm on ``cluster.pcs`` components, or mclust's EEE with its
+hierarchical start through ``pymclustr`` with ``--mclust``) and scored with the
+pipeline's ARI rule on HER2ST A1-D1 and DLPFC 151673/151674.  It answers two
+questions in seconds rather than the hours a trained grid takes: how much the
+trained network adds to (or takes from) its input, and which gene scaling
+carries over across both datasets.
+
+Gene scalings before PCA (genes centred in all of them):
+
+- ``unit``: each gene divided by its sd (the pipeline's; every HVG weighs the same);
+- ``pareto``: divided by the square root of its sd (Pareto scaling, halfway);
+- ``centred``: not scaled (scanpy's PCA without ``sc.pp.scale``; highly expressed genes weigh most);
+- ``unit_clip10``: unit, then clipped to [-10, 10] (GraphST's ``sc.pp.scale(max_value=10)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from loso import DLPFC, HER2ST, dataset_of, read_section
+from senca_st.evaluation.metrics import agreement, n_regions
+from senca_st.method.clustering import cluster_spots, leading_components
+from senca_st.method.model.graph import neighbour_index, propagate
+from senca_st.method.preprocess import preprocess_section
+from senca_st.method.scaling import standardised
+
+REPO = Path(__file__).resolve().parents[1]
+SCALINGS = ("unit", "pareto", "centred", "unit_clip10")
+
+
+def scaled(X: np.ndarray, how: str) -> np.ndarray:
+    """``X`` (spots x genes, log-normalised) centred and scaled per gene as ``how`` says (module docstring)."""
+    X = np.asarray(X, dtype=np.float64)
+    if how == "unit":
+        return standardised(X, dtype=np.float64)
+    if how == "unit_clip10":
+        return np.clip(standardised(X, dtype=np.float64), -10, 10)
+    sd = X.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    if how == "pareto":
+        return (X - X.mean(axis=0)) / np.sqrt(sd)
+    if how == "centred":
+        return X - X.mean(axis=0)
+    raise ValueError(f"unknown scaling {how!r}; choose from {', '.join(SCALINGS)}")
+
+
+def smoothed_components(X, coords, how: str, npcs: int, k: int, hops: int, alpha: float) -> np.ndarray:
+    """The top ``npcs`` components of ``scaled(X, how)``, smoothed over the k-nearest-spot graph."""
+    P = leading_components(scaled(X, how), npcs).astype(np.float32)
+    return propagate(torch.from_numpy(P), neighbour_index(coords, k), hops, alpha).numpy()
+
+
+def clusters(E: np.ndarray, k: int, pcs: int, seed: int, mclust: bool) -> np.ndarray:
+    if not mclust:
+        return cluster_spots(E, k, method="gmm", n_components=pcs, seed=seed)
+    from mclust_py.mclust import Mclust  # pymclustr: mclust's EEE with its hierarchical start (no seed)
+
+    P = leading_components(E, pcs)
+    return np.asarray(Mclust(P / np.sqrt(P.var(axis=0).mean()), G=k, model_names=["EEE"]).classification)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--her2st", default=str(REPO.parent / "shared" / "data" / "her2st"))
+    ap.add_argument("--dlpfc", default=str(REPO.parent / "shared" / "data" / "dlpfc"))
+    ap.add_argument("--sections", default=",".join(HER2ST + DLPFC))
+    ap.add_argument("--scalings", default="unit,pareto,centred,unit_clip10")
+    ap.add_argument("--npcs", default="20", help="input components (train.rna_pcs), comma-separated")
+    ap.add_argument("--pcs", default="10", help="components the mixture is fitted on (cluster.pcs), comma-separated")
+    ap.add_argument("--seeds", default="0,1,2", help="the mixture's seeds (one fit with --mclust)")
+    ap.add_argument("--mclust", action="store_true", help="cluster with pymclustr's EEE instead of the pipeline's mixture")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    train, n_top = base["train"], base["preprocess"]["n_top_genes"]
+    sections = args.sections.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.mclust else None]
+    data = {s: preprocess_section(read_section(s, Path(args.her2st), Path(args.dlpfc)), n_top_genes=n_top) for s in sections}
+    rows = []
+    for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
+        for s, a in data.items():
+            E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, int(train["k"]), int(train["hops"]), float(train["alpha"]))
+            labels = a.obs["label"]
+            for seed in seeds:
+                ari = agreement(labels, clusters(E, n_regions(labels), pcs, seed, args.mclust))["ari"]
+                rows.append({"scaling": how, "npcs": npcs, "pcs": pcs, "section": s, "seed": seed, "ari": ari})
+    df = pd.DataFrame(rows)
+    table = df.groupby(["scaling", "npcs", "pcs", "section"])["ari"].mean().unstack()[sections]
+    for ds in ("her2st", "dlpfc"):
+        members = [s for s in sections if dataset_of(s) == ds]
+        if members:
+            table[ds] = table[members].mean(axis=1)
+    pd.set_option("display.width", 200)
+    print(f"mean ARI over seeds {seeds} ({'mclust EEE' if args.mclust else 'gmm'}; k = annotated regions)")
+    print(table.round(3).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
