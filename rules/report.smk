@@ -110,6 +110,7 @@ rule group_figure:
             s=GROUPS[wc.group],
             m=group_primary_method(wc.group),
         ),
+        markers="results/groups/{group}/region_markers.tsv",
         images=lambda wc: [
             section_image(type("W", (), {"sample": s})) for s in GROUPS[wc.group]
         ],

@@ -73,6 +73,24 @@ def test_section_figure_without_image_or_labels(section, tmp_path):
     assert w < 2 * h, "one panel when there is neither image nor labels"
 
 
+def test_region_maps_name_regions_by_their_markers(section, tmp_path):
+    markers = tmp_path / "region_markers.tsv"
+    rows = [(r, rank, f"GENE{r}{rank}", 9.0 - rank, 2.0, 1e-9, 0.9, 0.2) for r in (0, 1, 2, 3) for rank in (1, 2, 3)]
+    pd.DataFrame(rows, columns=["region", "rank", "gene", "score", "logfoldchange", "pval_adj", "frac_in", "frac_out"]).to_csv(
+        markers, sep="\t", index=False
+    )
+    clusters = pd.read_csv(section["clusters"], sep="\t")["cluster"].to_numpy()
+    entries, named = figures._region_entries(clusters, {k: "#000000" for k in (0, 1, 2, 3)}, {2: "stroma"}, markers)
+    assert named and entries[2][0] == f"2 ≈ stroma ({(clusters == 2).sum()}): GENE21, GENE22"
+    out = figures.section_figure(section["spots"], section["clusters"], tmp_path / "m.png", "S1", "senca", markers=markers)
+    assert not_blank(out)
+    group = figures.group_figure(
+        [section["spots"]] * 2, [section["clusters"]] * 2, tmp_path / "g.png", "g", "senca_rna_joint",
+        ["a", "b"], [section["image"], None], [1.0, 1.0], markers=markers,
+    )
+    assert not_blank(group)
+
+
 def test_section_figure_rejects_clusters_missing_spots(section, tmp_path):
     table = pd.read_csv(section["clusters"], sep="\t").iloc[:-3]
     table.to_csv(tmp_path / "short.tsv", sep="\t", index=False)

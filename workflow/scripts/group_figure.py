@@ -8,6 +8,7 @@ with rule_step(snakemake.log[0]):
         spots=list(snakemake.input.spots),
         clusters=list(snakemake.input.clusters),
         output=snakemake.output[0],
+        markers=snakemake.input.markers,
         group=snakemake.params.group,
         method=snakemake.params.method,
         sections=list(snakemake.params.sections),

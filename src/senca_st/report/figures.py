@@ -178,6 +178,21 @@ def _legend(ax, entries: list[tuple[str, str]], title: str) -> None:
     )
 
 
+def _region_entries(
+    cl: np.ndarray, colours: dict, matched: dict, markers: str | Path | None
+) -> tuple[list[tuple[str, str]], bool]:
+    """Legend entries ``id ≈ matched region (spots): top two markers`` per region, and whether markers named any."""
+    sizes = pd.Series(cl).value_counts()
+    genes = top_markers(read_markers(markers), 2) if markers else {}
+    entries = []
+    for k in sorted(colours, key=lambda v: (str(type(v)), v)):
+        name = f"{k}" + (f" ≈ {matched[k]}" if k in matched else "") + f" ({sizes.get(k, 0)})"
+        if genes.get(str(k)):
+            name += ": " + ", ".join(genes[str(k)])
+        entries.append((name, colours[k]))
+    return entries, bool(genes)
+
+
 def section_figure(
     spots: str | Path,
     clusters: str | Path,
@@ -239,16 +254,9 @@ def section_figure(
         scores = agreement(labels, cl)
         title += f" (ARI {scores['ari']:.2f}, NMI {scores['nmi']:.2f})"
     ax.set_title(title, fontsize=11)
-    sizes = pd.Series(cl).value_counts()
-    genes = top_markers(read_markers(markers), 2) if markers else {}
-    entries = []
-    for k in sorted(cluster_colours, key=lambda v: (str(type(v)), v)):
-        name = f"{k}" + (f" ≈ {matched[k]}" if k in matched else "") + f" ({sizes.get(k, 0)})"
-        if genes.get(str(k)):
-            name += ": " + ", ".join(genes[str(k)])
-        entries.append((name, cluster_colours[k]))
+    entries, named = _region_entries(cl, cluster_colours, matched, markers)
     legend_title = "cluster ≈ matched region (spots)" if matched else "cluster (spots)"
-    _legend(ax, entries, legend_title + (": top markers" if genes else ""))
+    _legend(ax, entries, legend_title + (": top markers" if named else ""))
 
     if labels is not None:
         ax = axes[1]
@@ -274,6 +282,7 @@ def group_figure(
     sections: list[str],
     images: list[str | None],
     image_scales: list[float],
+    markers: str | Path | None = None,
 ) -> Path:
     """A group's sections side by side, one colour per joint region in every section, over the H&E where there is one.
 
@@ -281,7 +290,8 @@ def group_figure(
     ``sections`` order; ``clusters`` are the sections' parts of the group's
     regions (ids shared across the group).  Regions are matched to the labels
     of the labelled sections pooled, so a region keeps its colour (and the
-    name of its matched annotation) in every panel.
+    name of its matched annotation) in every panel; ``markers`` (the group's
+    ``region_markers.tsv``) names each region by its top two genes.
     """
     parts = []
     for path, table_path in zip(spots, clusters, strict=True):
@@ -314,12 +324,9 @@ def group_figure(
         if labels is not None and annotated(labels).any():
             title += f" (ARI {agreement(labels, cl)['ari']:.2f})"
         ax.set_title(title, fontsize=10)
-    sizes = pd.Series(all_cl).value_counts()
-    entries = [
-        (f"{k}" + (f" ≈ {matched[k]}" if k in matched else "") + f" ({sizes.get(k, 0)})", colours[k])
-        for k in sorted(colours, key=lambda v: (str(type(v)), v))
-    ]
-    _legend(axes[0], entries, "region ≈ matched annotation (spots in the group)" if matched else "region (spots in the group)")
+    entries, named = _region_entries(all_cl, colours, matched, markers)
+    legend_title = "region ≈ matched annotation (spots in the group)" if matched else "region (spots in the group)"
+    _legend(axes[0], entries, legend_title + (": top markers" if named else ""))
     fig.suptitle(f"Group {group} — {method}: one set of regions across {len(parts)} sections", fontsize=12)
     _save(fig, output)
     LOG.info("group %s: region maps of %d sections (%s) -> %s", group, len(parts), method, output)
