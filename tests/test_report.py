@@ -91,6 +91,15 @@ def test_region_maps_name_regions_by_their_markers(section, tmp_path):
     assert not_blank(group)
 
 
+def test_legend_lists_matched_and_unmatched_clusters_in_id_order():
+    labels = pd.Series(["a"] * 5 + ["b"] * 5 + ["c"] * 5)
+    cl = np.array([3] * 5 + [0] * 5 + [2] * 3 + [1] * 2)  # cluster 1 is left without a region
+    matched = figures.match_clusters(labels, cl)
+    colours = figures._cluster_colours(cl, matched, figures._region_colours(labels))
+    entries, _ = figures._region_entries(cl, colours, matched, None)
+    assert [name.split(" ")[0] for name, _ in entries] == ["0", "1", "2", "3"]
+
+
 def test_section_figure_rejects_clusters_missing_spots(section, tmp_path):
     table = pd.read_csv(section["clusters"], sep="\t").iloc[:-3]
     table.to_csv(tmp_path / "short.tsv", sep="\t", index=False)

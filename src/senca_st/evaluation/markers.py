@@ -111,8 +111,11 @@ def group_markers_step(sections: list[str], names: list[str], output: str, group
         a = ad.read_h5ad(path)
         if groupby not in a.obs:
             raise InputError(path, f"has no obs column {groupby!r}", "Rerun section_anndata for this section.")
-        part = ad.AnnData(X=a.layers["lognorm"], obs=pd.DataFrame({"region": a.obs[groupby].astype(str)}, index=a.obs_names), var=pd.DataFrame(index=a.var_names))
-        part.obs_names = [f"{name}:{s}" for s in a.obs_names]
+        part = ad.AnnData(
+            X=a.layers["lognorm"],
+            obs=pd.DataFrame({"region": a.obs[groupby].astype(str).to_numpy()}, index=[f"{name}:{s}" for s in a.obs_names]),
+            var=pd.DataFrame(index=a.var_names),
+        )
         parts.append(part)
     pooled = ad.concat(parts, join="inner")
     LOG.info("group markers: %d spots of %d sections, %d genes in all of them", pooled.n_obs, len(parts), pooled.n_vars)

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from senca_st.io.sections import UNDETERMINED
 from senca_st.evaluation.matching import match_labels
+from senca_st.io.sections import UNDETERMINED
 
 
 def annotated(labels: pd.Series) -> np.ndarray:

@@ -27,11 +27,11 @@ from matplotlib.lines import Line2D
 
 from senca_st.errors import InputError
 from senca_st.evaluation.markers import read_markers, top_markers
+from senca_st.evaluation.matching import match_labels
 from senca_st.evaluation.metrics import agreement, annotated
 from senca_st.io.atomic import atomic_path
 from senca_st.io.image_io import SectionImage
 from senca_st.io.sections import UNDETERMINED
-from senca_st.evaluation.matching import match_labels
 from senca_st.method.neighbourhood import spot_spacing
 
 LOG = logging.getLogger("senca_st")
@@ -86,7 +86,7 @@ def match_clusters(labels: pd.Series | None, clusters: np.ndarray) -> dict:
     if not mask.any():
         return {}
     matched = match_labels(np.asarray(clusters)[mask], labels.to_numpy()[mask].astype(str)).pairs()
-    return {k.item() if hasattr(k, "item") else k: str(r) for k, r in matched.items()}
+    return {k: str(r) for k, r in matched.items()}
 
 
 def _region_colours(labels: pd.Series | None) -> dict[str, str]:

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from senca_st.evaluation.markers import read_markers, top_markers  # noqa: E402
 from senca_st.io.atomic import atomic_path  # noqa: E402
+from senca_st.report.figures import _save  # noqa: E402
 
 LOG = logging.getLogger("senca_st")
 
@@ -35,23 +36,24 @@ def marker_figure(section: str | Path, markers: str | Path, output: str | Path, 
     adata = ad.read_h5ad(section)
     table = read_markers(markers)
     chosen = top_markers(table, PER_REGION)
-    with atomic_path(output) as tmp:
-        if not chosen:  # no region could be tested: say so in the report rather than leave a gap
-            fig = Figure(figsize=(6, 1.5))
-            fig.text(0.5, 0.5, f"{title}: no region has markers (every region has fewer than 2 spots)", ha="center")
-            fig.savefig(tmp, format="png")
-        else:
-            regions = [r for r in adata.obs["region"].cat.categories if r in chosen]
-            seen: set[str] = set()
-            genes = {}
-            for r in regions:  # a gene that marks two regions is drawn once, under the first
-                genes[r] = [g for g in chosen[r] if g in adata.var_names and not (g in seen or seen.add(g))]
-            genes = {r: g for r, g in genes.items() if g}
-            plot = sc.pl.dotplot(
-                adata, genes, groupby="region", layer="lognorm", standard_scale="var",
-                title=title, return_fig=True, show=False,
-            )
+    if not chosen:  # no region could be tested: say so in the report rather than leave a gap
+        fig = Figure(figsize=(6, 1.5))
+        fig.text(0.5, 0.5, f"{title}: no region has markers (every region has fewer than 2 spots)", ha="center")
+        _save(fig, output)
+    else:
+        genes: dict[str, list[str]] = {}
+        seen: set[str] = set()
+        for region in adata.obs["region"].cat.categories:  # a gene marking two regions is drawn under the first
+            new = [g for g in chosen.get(region, []) if g in adata.var_names and g not in seen]
+            seen.update(new)
+            if new:
+                genes[region] = new
+        plot = sc.pl.dotplot(
+            adata, genes, groupby="region", layer="lognorm", standard_scale="var",
+            title=title, return_fig=True, show=False,
+        )
+        with atomic_path(output) as tmp:
             plot.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-            plt.close("all")
+        plt.close("all")
     LOG.info("marker dot plot (%d regions) -> %s", len(chosen), output)
     return Path(output)

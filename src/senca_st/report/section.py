@@ -112,7 +112,8 @@ def section_anndata(
     if len(missing):
         raise InputError(spots, f"lacks {len(missing)} spot(s) of {preprocessed}", "Rerun load_section and preprocess.")
     adata = full[kept].copy()
-    adata.X = adata.layers["counts"].copy() if "counts" in adata.layers else adata.X
+    if "counts" in adata.layers:  # spots.h5ad keeps the raw counts there (and in X)
+        adata.X = adata.layers["counts"]
     adata.layers["counts"] = adata.X.copy()
     lognorm = sc.pp.normalize_total(adata, target_sum=1e4, inplace=False)["X"]
     adata.layers["lognorm"] = sc.pp.log1p(lognorm, copy=True)
