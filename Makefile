@@ -39,8 +39,9 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch first and pinned: an unpinned torch pulls GBs of CUDA wheels.
-	$(PY) -m pip install -q torch==2.13.0
+	# torch first and pinned: an unpinned torch pulls GBs of CUDA wheels. torchvision 0.29.1 imports
+	# only beside torch 2.14.1 (pip takes both from this machine's disk where they lie there).
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -c constraints.txt -e '.[workflow,dev]'
 	touch $(STAMP)
 

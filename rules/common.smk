@@ -1,3 +1,4 @@
+import functools
 import os
 import re
 import sys
@@ -10,6 +11,8 @@ os.environ.setdefault("SENCA_ST_ROOT", str(workflow.basedir))
 from snakemake.logging import logger
 
 from senca_st.io import cscc as senca_cscc
+from senca_st.io import section_image as senca_section_image
+from senca_st.method import encoders as senca_encoders
 from senca_st.method import catalogue as senca_methods
 from senca_st.io import visium_datasets as senca_visium
 from senca_st.config_check import check_config, config_files_in_order, spots_needed
@@ -241,11 +244,33 @@ def section_image(wildcards):
     if row["dataset"] == "her2st":
         up = _her2st_files(wildcards.sample)
         return f"resources/her2st/{up['image']}" if up["image"] else []
-    if row["dataset"] in ("h5ad", "cscc"):
-        return []  # no image of their own (cSCC's image files are not known by name)
+    if row["dataset"] == "h5ad":
+        return row["h5ad"] if _h5ad_image(row["h5ad"], wildcards.sample) else []
+    if row["dataset"] == "cscc":
+        return []  # no image of its own (cSCC's image files are not known by name)
     return section_user_image(wildcards.sample) or str(
         Path(visium_outs(wildcards.sample)) / "spatial" / "tissue_hires_image.png"
     )
+
+
+@functools.cache
+def _h5ad_image(path, sample):
+    """Whether an .h5ad keeps the section's H&E in uns['spatial'] (read once; the sheet check
+    has already refused a broken uns['spatial'])."""
+    return senca_section_image.h5ad_image_source(path, sample) is not None
+
+
+def image_spec(sample):
+    """What senca_st.io.section_image.resolve_image needs beside the image input, for every rule
+    that reads the H&E (patches, region maps, section.h5ad): one image at one scale."""
+    row = _row(sample)
+    return {
+        "dataset": row["dataset"],
+        "sample": sample,
+        "visium_dir": visium_outs(sample),
+        "user_image": section_user_image(sample),
+        "image_scale": row.get("image_scale", ""),
+    }
 
 
 def has_image(sample):
@@ -382,15 +407,16 @@ def her2st_entry(wildcards):
     }
 
 
-RESNET_WEIGHTS_FILE = "resources/weights/resnet50-11ad3fa6.pth"
+RESNET_WEIGHTS_FILE = f"resources/weights/{senca_encoders.RESNET50_FILE}"
 
 
-def resnet_weights(wildcards):
-    """The ImageNet weights file: features.weights, else the downloaded one, else none (random, warned)."""
+def encoder_weights(wildcards):
+    """The encoder's weights file: features.weights, else resnet50's downloaded file, else none
+    (the encoder's own: efficientnet_lite0's installed file, a timm model's hub)."""
     feats = config["features"]
-    if feats.get("weights", ""):
+    if feats["weights"]:
         return feats["weights"]
-    if feats.get("download_weights", False):
+    if feats["encoder"] == "resnet50" and feats["download_weights"]:
         return RESNET_WEIGHTS_FILE
     return []
 

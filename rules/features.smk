@@ -1,6 +1,6 @@
-# Frozen ResNet-50 features of each spot's H&E patch (computed once per section; the patches are
-# cut from the image in batches as the network takes them, never all stored), and the
-# optional download of torchvision's published ImageNet weights (resnet_weights: common.smk).
+# Frozen image-encoder features of each spot's H&E patch (features.encoder; computed once per
+# section; the patches are cut from the image in batches as the network takes them, never all
+# stored), and the optional download of torchvision's ResNet-50 weights (encoder_weights: common.smk).
 rule download_resnet_weights:
     output:
         RESNET_WEIGHTS_FILE,
@@ -18,9 +18,10 @@ rule image_features:
     input:
         spots="results/{sample}/preprocessed.h5ad",
         image=section_image,
-        weights=resnet_weights,
+        weights=encoder_weights,
     output:
-        "results/{sample}/image_features.npy",
+        features="results/{sample}/image_features.npy",
+        metadata="results/{sample}/image_features.json",
     log:
         "logs/image_features/{sample}.log",
     benchmark:
@@ -31,18 +32,17 @@ rule image_features:
     params:
         code=code_digest(
             "method/features",
-            "method/resnet",
+            "method/encoders",
             "device",
             "method/patches",
             "io/image_io",
+            "io/section_image",
         ),
         patch_px=config["tiling"]["patch_px"],
         degree=config["tiling"]["neighbour_degree"],
-        dataset=lambda wc: _row(wc.sample)["dataset"],
-        visium_dir=lambda wc: visium_outs(wc.sample),
-        user_image=lambda wc: section_user_image(wc.sample),
-        batch_size=config["features"].get("batch_size", 32),
-        input_px=config["features"].get("input_px", 224),
-        device=config["train"].get("device", "auto"),
+        image_spec=lambda wc: image_spec(wc.sample),
+        encoder=config["features"]["encoder"],
+        batch_size=config["features"]["batch_size"],
+        device=config["train"]["device"],
     script:
         "../workflow/scripts/image_features.py"

@@ -26,13 +26,11 @@ rule section_anndata:
     conda:
         "../envs/outputs.yaml"
     params:
-        code=code_digest("report/section"),
+        code=code_digest("report/section", "io/section_image"),
         sample="{sample}",
         methods=lambda wc: section_file_methods(wc.sample),
         primary=lambda wc: primary_method(wc.sample),
-        dataset=lambda wc: _row(wc.sample)["dataset"],
-        visium_dir=lambda wc: visium_outs(wc.sample),
-        user_image=lambda wc: section_user_image(wc.sample),
+        image_spec=lambda wc: image_spec(wc.sample),
     script:
         "../workflow/scripts/section_anndata.py"
 

@@ -25,9 +25,7 @@ rule section_figure:
     params:
         sample="{sample}",
         method=lambda wc: primary_method(wc.sample),
-        dataset=lambda wc: _row(wc.sample)["dataset"],
-        visium_dir=lambda wc: visium_outs(wc.sample),
-        user_image=lambda wc: section_user_image(wc.sample),
+        image_spec=lambda wc: image_spec(wc.sample),
     script:
         "../workflow/scripts/section_figure.py"
 
@@ -135,8 +133,6 @@ rule group_figure:
         images=lambda wc: [
             section_image(type("W", (), {"sample": s})) or "" for s in GROUPS[wc.group]
         ],
-        datasets=lambda wc: [_row(s)["dataset"] for s in GROUPS[wc.group]],
-        visium_dirs=lambda wc: [visium_outs(s) for s in GROUPS[wc.group]],
-        user_images=lambda wc: [section_user_image(s) for s in GROUPS[wc.group]],
+        image_specs=lambda wc: [image_spec(s) for s in GROUPS[wc.group]],
     script:
         "../workflow/scripts/group_figure.py"

@@ -39,7 +39,8 @@ def tile(image: Path, tmp_path: Path) -> Path:
         adata.obsm["spatial"] = COORDS
         write_h5ad(adata, spots)
     out = tmp_path / "results" / "image_features.npy"
-    image_features_step(str(spots), str(image), str(out), 16, 1, "her2st", "", "", input_px=16)
+    spec = {"dataset": "her2st", "sample": "S1"}
+    image_features_step(str(spots), str(image), str(out), str(out.with_suffix(".json")), 16, 1, spec, "efficientnet_lite0")
     return out
 
 

@@ -9,6 +9,7 @@ every refusal (each one line naming the file, nothing written).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anndata as ad
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from PIL import Image
 
 from bad_input_files import REGIONS, section_tables, temp_files, write_section
 from senca_st import steps
@@ -178,10 +180,9 @@ def test_tiling_an_h5ad_section_with_a_user_image(tmp_path):
     files = write_section(tmp_path / "in", labels=False)
     path = write(section_anndata(), tmp_path / "s.h5ad")
     steps.load_section("h5ad", str(tmp_path / "spots.h5ad"), h5ad=str(path), sample="s1")
-    steps.image_features_step(
-        str(tmp_path / "spots.h5ad"), str(files["image"]), str(tmp_path / "f.npy"), 32, 3, "h5ad", "", str(files["image"]), input_px=32
-    )
-    assert np.load(tmp_path / "f.npy").shape == (72, 2048)
+    spec = {"dataset": "h5ad", "sample": "s1", "user_image": str(files["image"])}
+    steps.image_features_step(str(tmp_path / "spots.h5ad"), str(files["image"]), str(tmp_path / "f.npy"), str(tmp_path / "f.json"), 32, 3, spec, "efficientnet_lite0")
+    assert np.load(tmp_path / "f.npy").shape == (72, 1280)
 
 
 # --- refusals --------------------------------------------------------------------------------------
@@ -318,26 +319,46 @@ def test_bad_h5ad_rows(tmp_path, text, message):
 
 @pytest.mark.slow
 def test_dlpfc_through_the_workflow(tmp_path, dlpfc_root):
-    """Dry run of the whole DAG, then load_section and preprocess of one DLPFC section for real."""
+    """Dry run of the whole DAG, then load_section and preprocess of one DLPFC section for real; the
+    image features of two generated sections: one's H&E in its uns['spatial'] (as scanpy.read_visium
+    writes it, no sheet column), the other's a downscaled file given with image_scale."""
+    from test_section_image import visium_like
+
     wf = copy_workflow(tmp_path / "wf")
-    gen = write(section_anndata(), tmp_path / "gen.h5ad")
+    sec = section_anndata()
+    gen = write(sec, tmp_path / "gen.h5ad")
     image = write_section(tmp_path / "img", labels=False)["image"]
+    with Image.open(image) as im:
+        im.resize((im.width // 2, im.height // 2)).save(tmp_path / "half.png")
+    uns = ad.read_h5ad(gen)
+    uns.uns["spatial"] = {"genuns": {"images": {"hires": np.asarray(Image.open(tmp_path / "half.png"))}, "scalefactors": {"tissue_hires_scalef": 0.5}}}
+    withuns = write(uns, tmp_path / "genuns.h5ad")
     (wf / "config" / "samples_h5ad.tsv").write_text(
-        "sample\tdataset\th5ad\tlabel_key\timage\tn_clusters\n"
-        f"151673\th5ad\t{dlpfc_root / '151673.h5ad'}\tlayer\t\t\n"
-        f"gen\th5ad\t{gen}\t\t{image}\t3\n"
+        "sample\tdataset\th5ad\tlabel_key\timage\timage_scale\tn_clusters\n"
+        f"151673\th5ad\t{dlpfc_root / '151673.h5ad'}\tlayer\t\t\t\n"
+        f"gen\th5ad\t{gen}\t\t{tmp_path / 'half.png'}\t0.5\t3\n"
+        f"genuns\th5ad\t{withuns}\t\t\t\t3\n"
+        f"norna\th5ad\t{gen}\t\t\t\t3\n"
     )
     overlay = write_overlay(wf, "samples: config/samples_h5ad.tsv\n")
     proc = run_snakemake(wf, "-n", "--configfile", str(overlay))
     text = proc.stdout + proc.stderr
     assert "results/151673/spots.h5ad" in text and "results/151673/methods/senca_rna/" in text
-    assert "results/151673/image_features.npy" not in text
+    # DLPFC's lowres H&E in uns['spatial']: the image methods run with no sheet column
+    assert "results/151673/image_features.npy" in text and "results/151673/methods/senca/" in text
     assert "results/151673/methods/rna_pca/metrics.tsv" in text  # labelled through label_key: evaluated
     assert "results/gen/image_features.npy" in text and "results/gen/methods/senca/" in text  # a user image: image methods
     assert "results/gen/methods/rna_pca/metrics.tsv" not in text  # no label_key: not evaluated
-    run_snakemake(wf, "results/151673/preprocessed.h5ad", "--configfile", str(overlay))
+    assert "results/norna/image_features.npy" not in text  # no uns['spatial'], no image: RNA only
+    run_snakemake(wf, "results/151673/preprocessed.h5ad", "results/gen/image_features.npy", "results/genuns/image_features.npy", "--configfile", str(overlay))
     spots = ad.read_h5ad(wf / "results/151673/spots.h5ad")
     assert spots.n_obs == 3639 and (spots.obs["label"] == UNDETERMINED).sum() == 28
     pre = ad.read_h5ad(wf / "results/151673/preprocessed.h5ad")
     assert pre.n_vars == 3000 and n_regions(pre.obs["label"]) == 7
     assert "151673: 3639 spots under tissue, 5000 genes" in (wf / "logs/load_section/151673.log").read_text()
+    # the same half-size image, once as a file at image_scale 0.5 and once inside the h5ad at its scale factor
+    a, b = np.load(wf / "results/gen/image_features.npy"), np.load(wf / "results/genuns/image_features.npy")
+    assert a.shape == b.shape and a.shape[1] == 1280 and np.allclose(a, b, atol=1e-4)
+    meta = json.loads((wf / "results/genuns/image_features.json").read_text())
+    assert meta["encoder"] == "efficientnet_lite0" and "uns['spatial']['genuns']['images']['hires'] at 0.5" in meta["image"]
+    assert "image encoder efficientnet_lite0 (1280 features at 224 px)" in (wf / "logs/image_features/genuns.log").read_text()

@@ -116,3 +116,15 @@ def test_changed_input_of_one_section_reruns_only_that_section(finished_run):
     assert {"load_section", "preprocess", "train", "cluster", "evaluate", "primary_outputs"} <= rules
     assert not {rule for rule, wc in jobs if "sample" not in wc} - GATHERING
     assert "make_demo" not in rules, "the section's own input is the change, not a reason to regenerate it"
+
+
+def test_changed_encoder_reruns_the_image_features_and_the_image_methods(finished_run):
+    wf, config = finished_run
+    meta = (wf / "results/demo/image_features.json").read_text()
+    assert '"encoder": "efficientnet_lite0"' in meta and '"feature_dim": 1280' in meta
+    other = write_overlay(wf, "features:\n  encoder: timm:test_vit\n", name="other_encoder.yaml")
+    jobs = dry_run(wf, [*config, str(other)])
+    assert {wc["sample"] for rule, wc in jobs if rule == "image_features"} == {"demo"}, jobs
+    trained = {(wc["sample"], wc["method"]) for rule, wc in jobs if rule == "train"}
+    assert trained == {("demo", "senca")}, f"only the image methods retrain: {jobs}"
+    assert not any(rule == "preprocess" or wc.get("sample") == "demo2" for rule, wc in jobs if rule != "all"), jobs

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from senca_st.errors import InputError
-from senca_st.io.sections import read_visium_section, visium_image
+from senca_st.io.section_image import visium_image
+from senca_st.io.sections import read_visium_section
 from senca_st.io.space_ranger import LAYOUTS, write_space_ranger
 from senca_st.samplesheet import load_sample_sheet
 from workflow_copy import copy_workflow, run_snakemake, write_overlay
@@ -46,7 +47,8 @@ def test_visium_hd_8um_bins_split_the_16um_counts(folders):
     a8 = read_visium_section(outs, bin_um="8")
     assert a8.n_obs == 4 * a16.n_obs
     assert a8.X.sum() == a16.X.sum()  # the same molecules, in four times the bins
-    path, scale = visium_image(outs, None, bin_um=8)
+    source = visium_image(outs, None, bin_um=8)
+    path, scale = source.path, source.scale
     assert path.name == "tissue_hires_image.png" and "square_008um" in str(path) and scale == 0.5
     sf = json.loads((outs / "binned_outputs/square_008um/spatial/scalefactors_json.json").read_text())
     assert sf["bin_size_um"] == 8.0 and sf["microns_per_pixel"] > 0

@@ -15,8 +15,8 @@ from senca_st.errors import InputError
 
 DATASETS = ("her2st", "visium", "demo", "h5ad", "cscc")
 COLUMNS = (
-    "sample", "dataset", "n_clusters", "group", "image", "labels", "counts", "spots", "visium_dir", "visium_id", "bin_um", "h5ad",
-    "label_key",
+    "sample", "dataset", "n_clusters", "group", "image", "image_scale", "labels", "counts", "spots", "visium_dir", "visium_id", "bin_um",
+    "h5ad", "label_key",
 )
 # Columns that name one dataset's files: elsewhere they would be silently ignored, so they are refused.
 ONLY_FOR = {"visium_dir": ("visium",), "visium_id": ("visium",), "bin_um": ("visium",), "h5ad": ("h5ad",), "label_key": ("h5ad",), "counts": ("her2st", "demo", "cscc"), "spots": ("her2st", "demo", "cscc")}
@@ -136,15 +136,35 @@ def load_sample_sheet(path: str | Path, schema: str | Path | None = None) -> pd.
                 f"Fix the path to evaluate it, or write '{NONE}' in the labels column to silence this note."
             )
             sheet.loc[row.name, "labels"] = NONE
-        image = row.get("image", "")
-        if image and image != NONE and not Path(image).exists():
-            raise InputError(path, f"{where}: image {image!r} does not exist", f"Fix the path, or write '{NONE}' to run without an image.")
+        _check_image_row(row, path, where)
     if schema is not None:
         _check_rows(sheet, path, schema)
     _check_groups(sheet, path)
     sheet = sheet.set_index("sample", drop=False)
     sheet.attrs["notes"] = notes
     return sheet
+
+
+def _check_image_row(row: pd.Series, path: Path, where: str) -> None:
+    """A named image exists; image_scale belongs to a named image; an .h5ad's own image is usable."""
+    from senca_st.io.section_image import h5ad_image_source, parse_image_scale
+
+    image = row.get("image", "")
+    if image and image != NONE and not Path(image).exists():
+        raise InputError(path, f"{where}: image {image!r} does not exist", f"Fix the path, or write '{NONE}' to run without an image.")
+    if row.get("image_scale", ""):
+        if image in ("", NONE):
+            raise InputError(
+                path,
+                f"{where}: image_scale is given but the image column names no image",
+                "Name the image it scales to, or empty image_scale (a Visium PNG or an .h5ad's own image brings its scale).",
+            )
+        parse_image_scale(row["image_scale"], where, path)
+    if row["dataset"] == "h5ad" and not image and row.get("h5ad", "") and Path(row["h5ad"]).is_file():
+        try:
+            h5ad_image_source(row["h5ad"], row["sample"])
+        except InputError as err:
+            raise InputError(path, f"{where}: {err.path}: {err.problem}", err.hint) from None
 
 
 def _check_visium_row(row: pd.Series, path: Path, where: str) -> None:

@@ -75,24 +75,27 @@ def image_features_step(
     spots: str,
     image: str,
     output: str,
+    metadata: str,
     patch_px: int,
     degree: int,
-    dataset: str,
-    visium_dir: str,
-    user_image: str,
+    image_spec: dict[str, str],
+    encoder: str,
     weights: str = "",
     batch_size: int = 32,
-    input_px: int = 224,
     device: str = "auto",
     threads: int | None = None,
 ) -> None:
     """Rule ``image_features``: a patch per preprocessed spot, cut in batches and encoded as it is cut.
 
-    Visium without a named image uses the hires PNG (and its scale factor).
+    ``image_spec`` says where the image and its scale come from
+    (:func:`senca_st.io.section_image.resolve_image`); ``metadata`` records the
+    encoder, its weights and the image, next to the features.
     """
     import torch
 
-    from senca_st.io.store import write_npy
+    from senca_st.io.section_image import resolve_image
+    from senca_st.io.store import write_json, write_npy
+    from senca_st.method.encoders import load_encoder
     from senca_st.method.features import extract_features
     from senca_st.method.patches import iter_patches
 
@@ -100,14 +103,16 @@ def image_features_step(
         torch.set_num_threads(int(threads))
     adata = ad.read_h5ad(spots, backed="r")
     coords = np.asarray(adata.obsm["spatial"])
-    scale = 1.0
-    if dataset == "visium":
-        image_path, scale = sections.visium_image(visium_dir, user_image if user_image not in ("", "none") else None)
-        image = str(image_path)
+    source = resolve_image(image, **image_spec)
+    if source is None:
+        raise InputError(None, "rule image_features ran for a section without an image")
+    enc = load_encoder(encoder, weights)
+    LOG.info("image %s", source.describe())
     # a few encoder batches of patches at a time
-    patches = iter_patches(image, coords, patch_px=patch_px, degree=degree, image_scale=scale, batch_size=8 * batch_size)
-    feats = extract_features(patches, weights or None, batch_size=batch_size, device=device, input_px=input_px)
+    patches = iter_patches(source, coords, patch_px=patch_px, degree=degree, image_scale=source.scale, batch_size=8 * batch_size)
+    feats = extract_features(patches, enc, batch_size=batch_size, device=device)
     write_npy(feats, output)
+    write_json({**enc.metadata(), "image": source.describe(), "spots": int(coords.shape[0])}, metadata)
 
 
 def _embedding_adata(obs_names: pd.Index, name: str, embedding: np.ndarray, seconds: float) -> ad.AnnData:

@@ -1,7 +1,7 @@
-"""Rule download_resnet_weights: torchvision's ImageNet ResNet-50 file, sha256 prefix checked."""
+"""Rule download_resnet_weights: torchvision's ImageNet ResNet-50 file, through its weights API (hash checked)."""
 
-from senca_st.method.features import download_weights
+from senca_st.method.encoders import download_resnet50
 from senca_st.runlog import rule_step
 
 with rule_step(snakemake.log[0]):
-    download_weights(snakemake.output[0])
+    download_resnet50(snakemake.output[0])

@@ -1,12 +1,12 @@
 """Rule section_anndata: one squidpy/scanpy-ready AnnData per section (results/{sample}/section.h5ad)."""
 
-from senca_st.report.figures import image_scale
+from senca_st.io.section_image import resolve_image
 from senca_st.report.section import section_anndata
 from senca_st.runlog import rule_step
 
 with rule_step(snakemake.log[0]):
     methods = snakemake.params.methods
-    image = snakemake.input.image or None
+    source = resolve_image(snakemake.input.image or None, **snakemake.params.image_spec)
     section_anndata(
         spots=snakemake.input.spots,
         preprocessed=snakemake.input.preprocessed,
@@ -15,11 +15,6 @@ with rule_step(snakemake.log[0]):
         primary=snakemake.params.primary,
         sample=snakemake.params.sample,
         output=snakemake.output[0],
-        image=image,
-        image_scale=image_scale(
-            snakemake.params.dataset,
-            snakemake.params.visium_dir,
-            snakemake.params.user_image,
-            has_image=bool(image),
-        ),
+        image=source,
+        image_scale=source.scale if source else 1.0,
     )

@@ -1,7 +1,8 @@
 """Read H&E images of any size without holding more than one copy.
 
-Sections come as JPEG/PNG (HER2ST, the demo, Visium hires) or TIFF, often
-pyramidal BigTIFF from a slide scanner.  Patch tiling only needs small windows,
+Sections come as JPEG/PNG (HER2ST, the demo, Visium hires), TIFF, often
+pyramidal BigTIFF from a slide scanner, or an array kept in an ``.h5ad``'s
+``uns['spatial']`` (:mod:`senca_st.io.section_image`).  Patch tiling only needs small windows,
 so TIFFs are read window by window through tifffile's zarr store (only the
 tiles a window touches are decoded) and JPEG/PNG are decoded once and cropped
 in place.  Whatever the source, windows come out as 8-bit RGB.
@@ -16,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from senca_st.errors import InputError
+from senca_st.io.section_image import ImageSource, read_uns_image
 
 LOG = logging.getLogger("senca_st")
 
@@ -67,8 +69,9 @@ class SectionImage:
     tiled TIFF); grey, RGBA and 16-bit data are converted window by window.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path | ImageSource) -> None:
+        source = path if isinstance(path, ImageSource) else None
+        self.path = Path(source.path if source else path)
         if not self.path.exists():
             raise InputError(self.path, "image file not found", "Check the image column of the sample sheet or rerun the download.")
         if self.path.is_dir():
@@ -79,7 +82,10 @@ class SectionImage:
         self._scale: float | None = None
         self._channels_first = False
         try:
-            if self.path.suffix.lower() in TIFF_SUFFIXES:
+            if source is not None and source.key:
+                self._pil = Image.fromarray(read_uns_image(source))
+                self.width, self.height = self._pil.size
+            elif self.path.suffix.lower() in TIFF_SUFFIXES:
                 self._open_tiff()
             else:
                 self._open_pil()

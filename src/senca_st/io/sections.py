@@ -446,7 +446,7 @@ def read_visium_section(outs: str | Path, labels: str | Path | None = None, bin_
 
     Coordinates stay in full-resolution pixels; which image the patches come
     from (full-resolution or the hires PNG with its scale factor) is the tiling
-    step's business, see :func:`visium_image`.  ``bin_um``: the Visium HD
+    step's business, see :func:`senca_st.io.section_image.visium_image`.  ``bin_um``: the Visium HD
     binning to read (:func:`visium_folder`).
     """
     import scanpy as sc
@@ -477,26 +477,6 @@ def read_visium_section(outs: str | Path, labels: str | Path | None = None, bin_
     if labels is not None:
         _attach_labels(out, read_barcode_labels(labels))
     return out
-
-
-def visium_image(outs: str | Path, image: str | Path | None, bin_um: int | str | None = None) -> tuple[Path, float]:
-    """The image to cut patches from and the factor mapping full-resolution pixels onto it.
-
-    A user-named full-resolution image is used as is (factor 1); otherwise the
-    hires PNG Space Ranger always writes, scaled by ``tissue_hires_scalef``
-    (for Visium HD, the binning's own ``spatial/``).
-    """
-    outs = visium_folder(outs, bin_um)
-    if image:
-        return Path(image), 1.0
-    sf_path = outs / "spatial" / "scalefactors_json.json"
-    try:
-        scale = float(json.loads(sf_path.read_text())["tissue_hires_scalef"])
-    except FileNotFoundError:
-        raise InputError(sf_path, "file not found", "Name the full-resolution image in the sample sheet's image column.") from None
-    except (KeyError, ValueError) as err:
-        raise InputError(sf_path, f"has no usable tissue_hires_scalef ({err})", "Use Space Ranger's file unchanged.") from err
-    return outs / "spatial" / "tissue_hires_image.png", scale
 
 
 def read_h5ad_section(path: str | Path, label_key: str | None = None, labels: str | Path | None = None) -> ad.AnnData:

@@ -32,3 +32,10 @@ def write_npy(array: np.ndarray, dest: str | Path) -> None:
     with atomic_path(dest) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
+
+
+def write_json(data: dict, dest: str | Path) -> None:
+    import json
+
+    with atomic_path(dest) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

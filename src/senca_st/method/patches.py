@@ -20,6 +20,7 @@ from PIL import Image
 
 from senca_st.errors import InputError
 from senca_st.io.image_io import SectionImage
+from senca_st.io.section_image import ImageSource
 from senca_st.method.neighbourhood import spot_spacing
 
 LOG = logging.getLogger("senca_st")
@@ -45,7 +46,7 @@ def check_inside(image: SectionImage, coords: np.ndarray) -> None:
 
 
 def iter_patches(
-    image_path: str | Path,
+    image_path: str | Path | ImageSource,
     coords: np.ndarray,
     patch_px: int = 224,
     degree: int = 3,

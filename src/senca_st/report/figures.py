@@ -31,6 +31,7 @@ from senca_st.evaluation.matching import match_labels
 from senca_st.evaluation.metrics import agreement, annotated
 from senca_st.io.atomic import atomic_path
 from senca_st.io.image_io import SectionImage
+from senca_st.io.section_image import ImageSource
 from senca_st.io.sections import UNDETERMINED
 from senca_st.method.neighbourhood import spot_spacing
 
@@ -110,7 +111,7 @@ def _cluster_colours(clusters: np.ndarray, matched: dict, region_colours: dict[s
     return colours
 
 
-def _background(image: str | Path | None, xy: np.ndarray, pad: float, image_scale: float):
+def _background(image: str | Path | ImageSource | None, xy: np.ndarray, pad: float, image_scale: float):
     """(RGB array or None, xy in figure units, crop extent, figure units per full-resolution pixel)."""
     x0, y0 = xy.min(axis=0) - pad
     x1, y1 = xy.max(axis=0) + pad
@@ -199,7 +200,7 @@ def section_figure(
     output: str | Path,
     sample: str,
     method: str,
-    image: str | Path | None = None,
+    image: str | Path | ImageSource | None = None,
     image_scale: float = 1.0,
     markers: str | Path | None = None,
 ) -> Path:
@@ -280,7 +281,7 @@ def group_figure(
     group: str,
     method: str,
     sections: list[str],
-    images: list[str | None],
+    images: list[str | ImageSource | None],
     image_scales: list[float],
     markers: str | Path | None = None,
 ) -> Path:
@@ -458,17 +459,3 @@ def _hms(seconds: float) -> str:
         return f"{m} min {s:02d} s"
     h, m = divmod(m, 60)
     return f"{h} h {m:02d} min"
-
-
-def image_scale(dataset: str, visium_dir: str, user_image: str, has_image: bool) -> float:
-    """Factor from full-resolution spot pixels to the image a region map is drawn on.
-
-    1 except for a Visium section drawn on Space Ranger's hires PNG (no image named
-    in the sample sheet), where it is the PNG's ``tissue_hires_scalef``.
-    """
-    if dataset != "visium" or not has_image:
-        return 1.0
-    from senca_st.io.sections import visium_image
-
-    _, scale = visium_image(visium_dir, user_image if user_image not in ("", "none") else None)
-    return scale

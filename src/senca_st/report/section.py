@@ -33,6 +33,7 @@ import scanpy as sc
 
 from senca_st.errors import InputError
 from senca_st.io.image_io import SectionImage
+from senca_st.io.section_image import ImageSource
 from senca_st.io.store import write_h5ad
 from senca_st.method.neighbourhood import spot_spacing
 
@@ -71,7 +72,7 @@ def _embedding(path: str | Path, spots: pd.Index) -> np.ndarray:
     return np.asarray(emb[spots].obsm[key])
 
 
-def spatial_uns(xy: np.ndarray, image: str | Path | None, image_scale: float) -> dict:
+def spatial_uns(xy: np.ndarray, image: str | Path | ImageSource | None, image_scale: float) -> dict:
     """``uns['spatial'][sample]`` for spots at ``xy`` (full-resolution pixels) on ``image`` (None: no image).
 
     ``image_scale`` maps full-resolution pixels onto ``image`` (1 for a
@@ -84,7 +85,7 @@ def spatial_uns(xy: np.ndarray, image: str | Path | None, image_scale: float) ->
             thumb, factor = img.thumbnail(HIRES_PX)
         entry["images"] = {"hires": thumb}
         entry["scalefactors"]["tissue_hires_scalef"] = float(image_scale * factor)
-        entry["metadata"]["source_image"] = str(image)
+        entry["metadata"]["source_image"] = image.describe() if isinstance(image, ImageSource) else str(image)
     return entry
 
 
@@ -96,7 +97,7 @@ def section_anndata(
     primary: str,
     sample: str,
     output: str | Path,
-    image: str | Path | None = None,
+    image: str | Path | ImageSource | None = None,
     image_scale: float = 1.0,
 ) -> ad.AnnData:
     """Write ``results/{sample}/section.h5ad`` (see the module docstring) and return it.
