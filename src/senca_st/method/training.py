@@ -59,8 +59,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # with the hierarchy, also contrast the views spot by spot (the paper's levels are windows + global)
     "spot_contrast": False,
     "use_image": True,
-    "fusion": "concat",
-    "image_recon": True,
     # --- not in the paper's text; ours
     "heads": 4,
     "layers": 1,
@@ -234,8 +232,6 @@ def train_section(
                 alpha=float(s["alpha"]),
                 cross_attention=bool(s["cross_attention"]),
                 use_image=bool(s["use_image"]),
-                fusion=str(s["fusion"]),
-                image_recon=bool(s["image_recon"]),
             ).to(device)
             x_all = torch.from_numpy(x_np)
             f_all = torch.from_numpy(f_np) if f_np is not None else None

@@ -37,13 +37,9 @@ class SencaModel(nn.Module):
         alpha: float = 0.5,
         cross_attention: bool = True,
         use_image: bool = True,
-        fusion: str = "concat",
-        image_recon: bool = True,
     ) -> None:
         super().__init__()
         self.use_image = use_image
-        self.fusion = fusion
-        self.image_recon = image_recon
         self.use_cross = use_image and cross_attention
         self.rna = GraphTransformerEncoder(n_genes, hidden, dropout, heads, layers, hops, alpha)
         self.rna_proj = nn.Linear(hidden, hidden)
@@ -52,12 +48,7 @@ class SencaModel(nn.Module):
             self.image = ImageHead(image_dim, hidden, dropout)
             self.img_proj = nn.Linear(hidden, hidden)
             self.img_view = nn.Linear(hidden, embedding)
-            if image_recon:
-                self.image_decoder = _mlp(embedding, hidden, image_dim)
-            if fusion == "gate":
-                self.gate = nn.Linear(2 * hidden, hidden)
-                nn.init.zeros_(self.gate.weight)
-                nn.init.constant_(self.gate.bias, -2.0)
+            self.image_decoder = _mlp(embedding, hidden, image_dim)
             if self.use_cross:
                 self.cross = NeighbourCrossAttention(hidden, heads)
         self.reduce = _mlp(2 * hidden if use_image else hidden, hidden, embedding)
@@ -69,8 +60,6 @@ class SencaModel(nn.Module):
             return self.reduce(rna), rna, None
         img = self.img_proj(self.image(f))
         r, i = self.cross(rna, img, index) if self.use_cross else (rna, img)
-        if self.fusion == "gate":
-            i = torch.sigmoid(self.gate(torch.cat([r, i], dim=1))) * i
         return self.reduce(torch.cat([r, i], dim=1)), rna, img
 
     def forward(self, x: torch.Tensor, f: torch.Tensor | None, index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -80,8 +69,7 @@ class SencaModel(nn.Module):
         z, rna, img = self._encode(x, f, index)
         out = {"embedding": z, "recon_x": self.decoder(z)}
         if self.use_image:
-            if self.image_recon:
-                out["recon_f"] = self.image_decoder(z)
+            out["recon_f"] = self.image_decoder(z)
             out["view_a"], out["view_b"] = self.rna_view(rna), self.img_view(img)
         else:
             # a second pass draws a different dropout mask: a second view of the same spots
