@@ -36,7 +36,7 @@ demo:
 tiling:
   patch_px: {patch_px}
 features:
-  input_px: {input_px}
+  encoder: {encoder}
 train:
   seeds: [{seed}]
   batch_spots: {batch_spots}
@@ -59,7 +59,7 @@ def run_size(n: int, image: bool, args: argparse.Namespace) -> pd.DataFrame:
     overlay = work / "config" / "scale.yaml"
     overlay.write_text(
         OVERLAY.format(
-            n=n, pitch=args.pitch_px, patch_px=args.patch_px, input_px=args.input_px, seed=args.seed, batch_spots=args.batch_spots
+            n=n, pitch=args.pitch_px, patch_px=args.patch_px, encoder=args.encoder, seed=args.seed, batch_spots=args.batch_spots
         )
     )
     env = {**os.environ, "PYTHONPATH": str(work / "src")}
@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--pitch-px", type=float, default=12.0, help="image pixels between neighbouring spots")
     ap.add_argument("--patch-px", type=int, default=224, help="tiling.patch_px")
-    ap.add_argument("--input-px", type=int, default=224, help="features.input_px (ResNet input side)")
+    ap.add_argument("--encoder", default="efficientnet_lite0", help="features.encoder")
     ap.add_argument("--batch-spots", default="auto", help="train.batch_spots (0: the full graph at any size)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/scale")

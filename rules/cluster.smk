@@ -20,7 +20,7 @@ rule baseline_embedding:
     params:
         code=code_digest("method/baselines"),
         method="{method}",
-        n_components=config.get("baselines", {}).get("n_components", 20),
+        n_components=config["baselines"]["n_components"],
     script:
         "../workflow/scripts/baseline_embedding.py"
 
@@ -46,10 +46,10 @@ rule cluster:
         code=code_digest("method/clustering", "method/groups", "evaluation/matching"),
         n_clusters=n_clusters,
         default_n_clusters=config["cluster"]["default_n_clusters"],
-        method=config["cluster"].get("method", "ward"),
-        pcs=config["cluster"].get("pcs", 20),
+        method=config["cluster"]["method"],
+        pcs=config["cluster"]["pcs"],
         seed=lambda wc: run_seed(wc.run),
-        group_regions=config.get("groups", {}).get("regions", "matched"),
+        group_regions=config["groups"]["regions"],
     script:
         "../workflow/scripts/cluster.py"
 

@@ -90,7 +90,7 @@ def section_group(sample):
 
 def joint_methods(group):
     """Methods run on a group (groups.methods): those using the image only when every section has one."""
-    wanted = config.get("groups", {}).get("methods", ["senca_rna", "rna_pca"])
+    wanted = config["groups"]["methods"]
     all_images = all(has_image(s) for s in GROUPS[group])
     return [m for m in wanted if all_images or not senca_methods.method(m).needs_image]
 
@@ -150,11 +150,7 @@ def _her2st_files(sample):
     return section_files(her2st_manifest, sample)
 
 
-VISIUM_CONFIG = {
-    "base_url": "https://cf.10xgenomics.com/samples/spatial-exp",
-    "full_image": True,
-    **config.get("visium", {}),
-}
+VISIUM_CONFIG = config["visium"]
 
 
 def visium_outs(sample):
@@ -291,7 +287,12 @@ def section_methods(sample):
 
 
 def primary_method(sample):
-    return "senca" if has_image(sample) else "senca_rna"
+    """The method whose regions are the section's clusters.tsv: senca with an image, senca_rna
+    without, when listed; else the first method listed (the lists mean what they say: nothing
+    that is not listed is trained)."""
+    methods = section_methods(sample)
+    preferred = "senca" if has_image(sample) else "senca_rna"
+    return preferred if preferred in methods else methods[0]
 
 
 def group_primary_method(group):
@@ -332,7 +333,7 @@ def evaluated_methods(sample):
 
 
 def section_file_methods(sample):
-    """The methods whose regions section.h5ad holds: the primary one (which always runs), then the rest."""
+    """The methods whose regions section.h5ad holds: the primary one first, then the rest."""
     primary = primary_method(sample)
     return [primary] + [m for m in evaluated_methods(sample) if m != primary]
 
@@ -381,9 +382,7 @@ def cscc_files(sample):
 
 def cscc_url(wildcards):
     """GEO URL of resources/cscc/{path}: cscc.base_url joined with the path."""
-    base = config.get("cscc", {}).get(
-        "base_url", "https://ftp.ncbi.nlm.nih.gov/geo/samples"
-    )
+    base = config["cscc"]["base_url"]
     return f"{base.rstrip('/')}/{wildcards.path}"
 
 

@@ -12,10 +12,10 @@ rule make_demo:
         "../envs/demo.yaml"
     params:
         code=code_digest("io/demo"),
-        seed=config.get("demo", {}).get("seed", 0),
+        seed=config["demo"]["seed"],
         # an HD-sized section (benchmarks/scale.py): about n_spots spots, pitch_px image pixels apart
-        n_spots=config.get("demo", {}).get("n_spots", 0),
-        pitch_px=config.get("demo", {}).get("pitch_px", 40),
+        n_spots=config["demo"]["n_spots"],
+        pitch_px=config["demo"]["pitch_px"],
         # demo sections of one group are serial sections of one tumour (senca_st.io.demo)
         section=lambda wc: demo_section_index(wc.sample),
     script:

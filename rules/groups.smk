@@ -23,7 +23,7 @@ rule group_preprocess:
         code=code_digest("method/groups", "method/preprocess", "method/scaling"),
         sections=lambda wc: GROUPS[wc.group],
         n_top_genes=config["preprocess"]["n_top_genes"],
-        min_spots_per_gene=config["preprocess"].get("min_spots_per_gene", 3),
+        min_spots_per_gene=config["preprocess"]["min_spots_per_gene"],
     script:
         "../workflow/scripts/group_preprocess.py"
 

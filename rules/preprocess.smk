@@ -14,7 +14,6 @@ rule load_section:
         dataset=lambda wc: _row(wc.sample)["dataset"],
         visium_dir=lambda wc: visium_outs(wc.sample),
         label_key=lambda wc: _row(wc.sample).get("label_key", ""),
-        image=section_image,
     script:
         "../workflow/scripts/load_section.py"
 
@@ -33,8 +32,8 @@ rule preprocess:
     params:
         code=code_digest("method/preprocess"),
         n_top_genes=config["preprocess"]["n_top_genes"],
-        min_spots_per_gene=config["preprocess"].get("min_spots_per_gene", 3),
-        min_counts_per_spot=config["preprocess"].get("min_counts_per_spot", 10),
+        min_spots_per_gene=config["preprocess"]["min_spots_per_gene"],
+        min_counts_per_spot=config["preprocess"]["min_counts_per_spot"],
         min_spots=min_spots,
     script:
         "../workflow/scripts/preprocess.py"

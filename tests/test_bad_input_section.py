@@ -263,10 +263,10 @@ def test_spot_coordinates_outside_the_image(tmp_path):
     Image.fromarray(np.full((60, 60, 3), 200, np.uint8)).save(image)  # spots reach x = 90
     out = tmp_path / "results" / "image_features.npy"
     with pytest.raises(InputError) as err:
-        steps.image_features_step(str(spots), str(image), str(out), 32, 3, "her2st", "", "", input_px=32)
+        steps.image_features_step(str(spots), str(image), str(out), str(out.with_suffix(".json")), 32, 3, {"dataset": "her2st", "sample": "s1"}, "efficientnet_lite0")
     msg = str(err.value)
     assert msg.startswith(f"{image}: 12 of 16 spot centres lie outside the 60x60 image")
-    assert "Check that the image belongs to the section" in msg
+    assert "Check that the image belongs to the section" in msg and "image_scale" in msg
     assert_nothing_written(out)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from senca_st.method.neighbourhood import nearest_spots, spot_graph, spot_spacing
+from senca_st.method.neighbourhood import nearest_spots, spot_spacing
 
 
 def square_lattice(n=6, pitch=10.0):
@@ -17,19 +17,10 @@ def test_interior_spot_links_to_its_four_lattice_neighbours():
     assert not (nbrs == np.arange(len(coords))[:, None]).any()
 
 
-def test_edge_index_points_from_neighbour_to_spot():
-    coords = square_lattice()
-    ei = spot_graph(coords, 4)
-    assert ei.shape == (2, len(coords) * 4)
-    assert (np.bincount(ei[1]) == 4).all()
-    nbrs = nearest_spots(coords, 4)
-    assert set(ei[0][ei[1] == 7]) == set(nbrs[7])
-
-
 def test_spacing_is_the_lattice_pitch():
     assert spot_spacing(square_lattice(pitch=222.0)) == pytest.approx(222.0)
 
 
 def test_too_few_spots_for_k():
     with pytest.raises(ValueError, match="needs more than 4 spots"):
-        spot_graph(np.zeros((4, 2)), 4)
+        nearest_spots(np.zeros((4, 2)), 4)

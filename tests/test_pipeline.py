@@ -41,6 +41,17 @@ def test_dry_run_lists_per_section_jobs(tmp_path, her2st_root):
     assert "download_her2st_file" in out and "load_section" in out
 
 
+def test_method_lists_mean_what_they_say(tmp_path, her2st_root):
+    """without_image: [rna_pca] trains nothing: the regions are rna_pca's, no senca_rna job is planned."""
+    wf = copy_workflow(tmp_path / "wf")
+    overlay = her2st_overlay(wf, her2st_root, "sample\tdataset\timage\nA1\ther2st\tnone\n")
+    only = write_overlay(wf, "methods:\n  without_image: [rna_pca]\n", name="only_pca.yaml")
+    proc = snakemake(wf, "-n", "--configfile", str(overlay), str(only))
+    text = proc.stdout + proc.stderr
+    assert "results/A1/methods/rna_pca/clusters.tsv" in text and "results/A1/clusters.tsv" in text
+    assert "senca_rna" not in text and "rule train:" not in text
+
+
 @pytest.mark.slow
 def test_her2st_sections_download_and_load(tmp_path, her2st_root):
     """The real download code fetches four sections from a file:// mirror and loads them."""

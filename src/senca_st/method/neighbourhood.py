@@ -36,19 +36,6 @@ def nearest_spots(coords: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def spot_graph(coords: np.ndarray, k: int) -> np.ndarray:
-    """Directed ``edge_index`` (2, n_spots*k): edge ``j -> i`` for each neighbour j of spot i.
-
-    Messages flow from neighbours (source, row 0) to the spot (target, row 1),
-    PyG's ``source_to_target`` convention.
-    """
-    nbrs = nearest_spots(coords, k)
-    n = nbrs.shape[0]
-    targets = np.repeat(np.arange(n, dtype=np.int64), k)
-    sources = nbrs.reshape(-1)
-    return np.stack([sources, targets])
-
-
 def spot_spacing(coords: np.ndarray) -> float:
     """Median centre-to-centre distance between a spot and its nearest neighbour.
 

@@ -41,7 +41,8 @@ def check_inside(image: SectionImage, coords: np.ndarray) -> None:
             image.path,
             f"{int(outside.sum())} of {len(coords)} spot centres lie outside the {image.width}x{image.height} image "
             f"(e.g. spot {i} at {x[i]:.0f},{y[i]:.0f})",
-            "Check that the image belongs to the section and is at full resolution (or give the right scale factor).",
+            "Check that the image belongs to the section; for an image smaller than the spot coordinates' frame, "
+            "give its factor in the sample sheet's image_scale column.",
         )
 
 
