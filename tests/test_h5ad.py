@@ -343,9 +343,10 @@ def test_dlpfc_through_the_workflow(tmp_path, dlpfc_root):
     overlay = write_overlay(wf, "samples: config/samples_h5ad.tsv\n")
     proc = run_snakemake(wf, "-n", "--configfile", str(overlay))
     text = proc.stdout + proc.stderr
-    assert "results/151673/spots.h5ad" in text and "results/151673/methods/senca_rna/" in text
+    assert "results/151673/spots.h5ad" in text
     # DLPFC's lowres H&E in uns['spatial']: the image methods run with no sheet column
     assert "results/151673/image_features.npy" in text and "results/151673/methods/senca/" in text
+    assert "results/norna/methods/senca_rna/" in text and "results/norna/methods/senca/" not in text
     assert "results/151673/methods/rna_pca/metrics.tsv" in text  # labelled through label_key: evaluated
     assert "results/gen/image_features.npy" in text and "results/gen/methods/senca/" in text  # a user image: image methods
     assert "results/gen/methods/rna_pca/metrics.tsv" not in text  # no label_key: not evaluated

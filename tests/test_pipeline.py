@@ -80,9 +80,13 @@ def test_demo_end_to_end(tmp_path):
     assert emb.obsm["X_senca"].shape == (len(clusters), 128)
     by = ari.set_index("method")["ari"]
     print(by.to_string())
-    assert by["senca"] > by["rna_pca"] and by["senca"] > by["image_only"]
-    assert by["senca"] > by["concat"]
-    assert by["senca"] > by["senca_no_crossattn"] and by["senca"] > by["senca_no_hierarchy"], "the ablations lose"
+    # fusion beats either modality and their concatenation by a wide margin (ImageNet features) ...
+    assert by["senca"] > by["rna_pca"] + 0.1 and by["senca"] > by["image_only"] + 0.1
+    assert by["senca"] > by["concat"] + 0.1
+    # ... but the demo does not separate the ablations: every SENCA-st variant scores about the same
+    # (2026-12-01: senca 0.972, senca_no_crossattn 0.973, senca_no_hierarchy 0.973; docs/benchmarks.md)
+    for ablation in ("senca_no_crossattn", "senca_no_hierarchy", "senca_k8", "senca_k16"):
+        assert abs(by["senca"] - by[ablation]) < 0.05, ablation
 
 
 @pytest.mark.slow
