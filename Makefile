@@ -1,4 +1,4 @@
-# senca-st: `make demo` runs the pipeline on the embedded demo (one seed: 2 min 15 s on 2 cores after
+# senca-st: `make demo` runs the pipeline on the embedded demo (one seed: 1 min 40 s on 2 cores after
 # the install, measured in a fresh clone); `make demo-full` runs the paper's study on it (five seeds, every ablation); `make test`
 # runs the test suite. `make help` lists the targets.
 # Both create .venv and install everything on first use (no network needed beyond PyPI).
@@ -25,7 +25,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 help:
 	@echo "senca-st targets (each installs into $(VENV) on first use):"
-	@echo "  make demo          the demo section, one seed: senca and its baselines (2 min 15 s on 2 cores); prints the ARI table"
+	@echo "  make demo          the demo section, one seed: senca and its baselines (1 min 40 s on 2 cores); prints the ARI table"
 	@echo "  make demo-full     the paper's study on the demo: five seeds, every ablation (about 20 min on 2 cores)"
 	@echo "  make test          the whole test suite, as CI runs it (.ci/run)"
 	@echo "  make test-fast     the tests not marked slow or slurm"
