@@ -47,7 +47,7 @@ def test_visium_hd_8um_bins_split_the_16um_counts(folders):
     a8 = read_visium_section(outs, bin_um="8")
     assert a8.n_obs == 4 * a16.n_obs
     assert a8.X.sum() == a16.X.sum()  # the same molecules, in four times the bins
-    source = visium_image(outs, None, bin_um=8)
+    source = visium_image(outs, bin_um=8)
     path, scale = source.path, source.scale
     assert path.name == "tissue_hires_image.png" and "square_008um" in str(path) and scale == 0.5
     sf = json.loads((outs / "binned_outputs/square_008um/spatial/scalefactors_json.json").read_text())

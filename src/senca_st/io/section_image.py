@@ -60,10 +60,6 @@ def parse_image_scale(value: str, where: str, path: str | Path) -> float:
     return scale
 
 
-def _decoded(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def h5ad_image_source(path: str | Path, sample: str) -> ImageSource | None:
     """The H&E inside an ``.h5ad``'s ``uns['spatial']``, or None when it keeps no ``uns['spatial']``.
 
@@ -117,7 +113,7 @@ def h5ad_image_source(path: str | Path, sample: str) -> ImageSource | None:
             raise InputError(path, f"uns['spatial'][{lib!r}]['scalefactors'][{factor!r}] is not a number ({err})", "Write the scale factor as a number.") from err
         if not math.isfinite(scale) or scale <= 0:
             raise InputError(path, f"uns['spatial'][{lib!r}]['scalefactors'][{factor!r}] is {scale}", "Write a positive scale factor.")
-        return ImageSource(path, scale, _decoded(lib), key)
+        return ImageSource(path, scale, lib, key)
 
 
 def read_uns_image(source: ImageSource) -> np.ndarray:
@@ -136,15 +132,11 @@ def read_uns_image(source: ImageSource) -> np.ndarray:
     return arr
 
 
-def visium_image(outs: str | Path, image: str | Path | None, bin_um: int | str | None = None) -> ImageSource:
-    """A Visium section's image: a user-named one as is, else the hires PNG Space Ranger always writes.
-
-    The hires PNG comes with ``tissue_hires_scalef`` (for Visium HD, the binning's own ``spatial/``).
-    """
+def visium_image(outs: str | Path, bin_um: int | str | None = None) -> ImageSource:
+    """The hires PNG Space Ranger always writes, at its ``tissue_hires_scalef`` (for Visium HD, the
+    binning's own ``spatial/``): a Visium section's image when the sheet names none."""
     from senca_st.io.sections import visium_folder
 
-    if image:
-        return ImageSource(Path(image))
     outs = visium_folder(outs, bin_um)
     sf_path = outs / "spatial" / "scalefactors_json.json"
     try:
@@ -169,7 +161,7 @@ def resolve_image(image: str | None, dataset: str, sample: str, visium_dir: str 
     if named:
         return ImageSource(Path(image), parse_image_scale(image_scale, f"section {sample}", image))
     if dataset == "visium":
-        return visium_image(visium_dir, None)
+        return visium_image(visium_dir)
     if dataset == "h5ad":
         source = h5ad_image_source(image, sample)
         if source is None:
