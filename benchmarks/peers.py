@@ -100,8 +100,9 @@ from senca_st.io.atomic import atomic_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-METHODS = ("graphst", "spagcn")
-PIPELINE_METHODS = ("senca", "senca_rna")
+METHODS = ("graphst", "banksy", "spagcn", "senca_rna")
+PIPELINE_METHODS = ("senca", "senca_rna")  # rows read from the pipeline's ari.tsv (--pipeline-ari)
+PIPELINE_SUFFIX = " (ari.tsv)"
 HER2ST_SECTIONS = ("A1", "B1", "C1", "D1")
 DLPFC_SECTIONS = ("151673", "151674")
 DATASETS = ("her2st", "dlpfc")
@@ -122,6 +123,7 @@ class Section:
     dataset: str
     adata: object  # anndata.AnnData: raw counts in X, obsm['spatial'] pixels, obs['array_row', 'array_col']
     labels: pd.Series  # NaN or 'undetermined' where not annotated
+    source: Path | None = None  # the file it was read from (DLPFC's .h5ad)
 
     @property
     def visium(self) -> bool:
@@ -166,7 +168,7 @@ def read_dlpfc(root: Path, s: str) -> Section:
     if missing:
         raise ValueError(f"{path}: lacks {', '.join(missing)}")
     labels = adata.obs["layer"].astype(object).where(adata.obs["layer"].notna(), np.nan)
-    return Section(s, "dlpfc", adata, pd.Series(labels.to_numpy(), index=adata.obs_names, name="label"))
+    return Section(s, "dlpfc", adata, pd.Series(labels.to_numpy(), index=adata.obs_names, name="label"), path)
 
 
 def read_section(s: str, her2st_root: Path, dlpfc_root: Path) -> Section:
@@ -237,14 +239,18 @@ def _peer_imports(method: str) -> None:
         import GraphST  # noqa: F401  the peer (its metadata declares only `requests`)
         import igraph  # noqa: F401  scanpy's tl.leiden, GraphST's non-R clustering
         import leidenalg  # noqa: F401
+        import mclust_py  # noqa: F401  pymclustr: GraphST's published clustering, mclust EEE
         import ot  # noqa: F401  POT: GraphST's spot graph and refinement
         import skmisc  # noqa: F401  scikit-misc: scanpy's seurat_v3 HVGs in GraphST's preprocessing
+    elif method == "banksy":
+        import banksy  # noqa: F401  the peer (pybanksy)
+        import mclust_py  # noqa: F401, F811  Banksy's clustering for a known number of domains
     elif method == "spagcn":
         import igraph  # noqa: F401, F811  scanpy's tl.louvain, SpaGCN's initial clusters
         import SpaGCN  # noqa: F401  the peer
 
         _import_louvain()
-    else:
+    elif method != "senca_rna":  # the pipeline's own code: installed with the package
         raise ValueError(f"unknown method {method!r}")
 
 
@@ -281,8 +287,25 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def mclust_eee(X: np.ndarray, k: int) -> np.ndarray:
+    """mclust's ``Mclust(X, G=k, modelNames="EEE")`` classification, through pymclustr (mclust in Python).
+
+    What GraphST's ``mclust_R`` and Banksy's ``run_mclust_partition`` call in R: one EM fit from mclust's
+    own model-based hierarchical start, so it needs no seed.  The data are divided by one common sd
+    first (EEE's fit is equivariant under a common scale; this keeps pymclustr's hierarchical start in
+    a well-conditioned range).
+    """
+    from mclust_py.mclust import Mclust
+
+    X = np.asarray(X, dtype=np.float64)
+    fit = Mclust(X / np.sqrt(X.var(axis=0).mean()), G=k, model_names=["EEE"])
+    if fit is None or getattr(fit, "classification", None) is None:
+        raise RuntimeError(f"mclust EEE found no fit with {k} components")
+    return np.asarray(fit.classification)
+
+
 def run_graphst(
-    section: Section, k: int, seed: int, *, cluster: str = "leiden", refine: bool | None = None, epochs: int = 600
+    section: Section, k: int, seed: int, *, cluster: str = "mclust", refine: bool | None = None, epochs: int = 600
 ) -> tuple[np.ndarray, str]:
     """GraphST's tutorial on one section (CPU); the clusters and a note on how they were found."""
     import torch
@@ -298,21 +321,103 @@ def run_graphst(
         model = graphst_module.GraphST(adata, device=torch.device("cpu"), random_seed=seed, epochs=epochs)
         adata = model.train()
         note = ""
-        if cluster == "leiden":
+        # GraphST.utils.clustering's own PCA: 20 components, random_state 42
+        pcs = PCA(n_components=20, random_state=42).fit_transform(adata.obsm["emb"])
+        if cluster == "mclust":
+            adata.obs["domain"] = mclust_eee(pcs, k).astype(str)
+            note = "mclust EEE"
+        elif cluster == "leiden":
             try:
-                clustering(adata, n_clusters=k, radius=50, method="leiden", start=0.1, end=2.0, increment=0.01, refinement=refine)
+                clustering(adata, n_clusters=k, radius=50, method="leiden", start=0.1, end=2.0, increment=0.01, refinement=False)
                 note = "leiden"
             except AssertionError:  # its resolution search found no resolution giving k clusters
                 note = "ward (leiden search found no resolution giving k)"
         if cluster == "ward" or note.startswith("ward"):
-            pcs = PCA(n_components=20, random_state=42).fit_transform(adata.obsm["emb"])
             adata.obs["domain"] = cluster_spots(pcs, k, method="ward").astype(str)
-            if refine:
-                adata.obs["domain"] = refine_label(adata, 50, key="domain")
             note = note or "ward"
+        if refine:
+            adata.obs["domain"] = refine_label(adata, 50, key="domain")
     if refine:
         note += ", refined (radius 50)"
     return _codes(adata.obs["domain"]), note
+
+
+def run_banksy(section: Section, k: int, seed: int, *, lambda_: float = 0.2, pcs: int = 25, n_top_genes: int = 3000) -> tuple[np.ndarray, str]:
+    """Banksy (``pybanksy``) for domains as its DLPFC vignette runs it; the clusters and a note.
+
+    Library-size normalisation and log1p, the top 3000 HVGs (``seurat`` flavour, as pybanksy's
+    ``filter_hvg``; the vignette's 3000 per sample);
+    the neighbour matrix over the first ring of spots (``k_geom`` 6 on Visium's hexagonal lattice,
+    4 on legacy ST's square one: the vignette's "first order neighbors"), scaled Gaussian decay and
+    no azimuthal Gabor filter (``max_m`` 0); λ = 0.2, the setting its authors give for domains;
+    PCA to the vignette's 25 components of the z-scored Banksy matrix (the seed is the PCA's), then
+    mclust EEE with k components (Banksy's ``run_mclust_partition``, for a known number of domains;
+    the vignette's Leiden at resolution 0.5 does not fix k).  With 2000 HVGs, 151673 scored
+    0.25-0.53 here; the vignette's 3000 HVGs and 25 components give its published 0.61.
+    """
+    import scanpy as sc
+    from banksy.embed_banksy import generate_banksy_matrix
+    from banksy.initialize_banksy import initialize_banksy
+    from sklearn.decomposition import PCA
+
+    adata = _counts_copy(section)
+    k_geom = 6 if section.visium else 4
+    with _quiet(), contextlib.redirect_stdout(sys.stderr):
+        sc.pp.normalize_total(adata)
+        sc.pp.log1p(adata)
+        sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes, flavor="seurat")
+        adata = adata[:, adata.var["highly_variable"]].copy()
+        adata.obs["xcoord"], adata.obs["ycoord"] = adata.obsm["spatial"][:, 0], adata.obsm["spatial"][:, 1]
+        adata.obsm["coord_xy"] = adata.obsm["spatial"]
+        banksy_dict = initialize_banksy(
+            adata, ("xcoord", "ycoord", "coord_xy"), num_neighbours=k_geom, nbr_weight_decay="scaled_gaussian",
+            max_m=0, plt_edge_hist=False, plt_nbr_weights=False, plt_agf_angles=False, plt_theta=False,
+        )
+        _, banksy_matrix = generate_banksy_matrix(adata, banksy_dict, [lambda_], max_m=0, verbose=False)
+    X = banksy_matrix.X.toarray() if hasattr(banksy_matrix.X, "toarray") else np.asarray(banksy_matrix.X)
+    P = PCA(n_components=pcs, random_state=seed).fit_transform(X)
+    return mclust_eee(P, k), f"lambda {lambda_}, k_geom {k_geom}, PCA {pcs}, mclust EEE"
+
+
+def run_senca_rna(section: Section, k: int, seed: int, *, config: Path | None = None) -> tuple[np.ndarray, str]:
+    """``senca_rna`` as the pipeline runs it at ``config/config.yaml``'s settings, on the same section.
+
+    The pipeline's own reader (:func:`senca_st.io.sections.read_h5ad_section` for DLPFC, whose
+    ``obs['layer']`` is the label; HER2ST's section is already the pipeline's), preprocessing,
+    training (``train:`` with ``seed``) and clustering (``cluster.method`` on ``cluster.pcs``
+    components, seeded like the pipeline's), so its row is what ``results/metrics/ari.tsv``
+    would hold for one seed.
+    """
+    import yaml
+
+    from senca_st.io.sections import read_h5ad_section
+    from senca_st.method.catalogue import train_settings
+    from senca_st.method.clustering import cluster_spots
+    from senca_st.method.preprocess import preprocess_section
+    from senca_st.method.training import train_section
+
+    cfg = yaml.safe_load(Path(config or REPO / "config" / "config.yaml").read_text())
+    if section.dataset == "dlpfc":
+        adata = read_h5ad_section(section.source, label_key="layer")
+    else:
+        adata = section.adata.copy()
+    a = preprocess_section(adata, n_top_genes=int(cfg["preprocess"]["n_top_genes"]))
+    settings = {**train_settings(cfg["train"], "senca_rna"), "seed": seed}
+    emb = train_section(a.X, a.obsm["spatial"], None, settings, log=lambda m: None).embedding
+    method, pcs = cfg["cluster"]["method"], int(cfg["cluster"]["pcs"])
+    kept = cluster_spots(emb, k, method=method, n_components=pcs, seed=seed)
+    note = f"config.yaml: {method} on {pcs} PCs"
+    # Every spot is scored, as for the peers: a spot preprocessing left out (too few counts) takes
+    # the region of the nearest spot it kept.
+    pos = pd.Index(a.obs_names).get_indexer(section.adata.obs_names.astype(str))
+    if (pos < 0).any():
+        from scipy.spatial import cKDTree
+
+        lost = np.flatnonzero(pos < 0)
+        _, near = cKDTree(a.obsm["spatial"]).query(np.asarray(section.adata.obsm["spatial"])[lost])
+        pos[lost] = near
+        note += f"; {lost.size} spot(s) preprocessing left out take their nearest spot's region"
+    return kept[pos], note
 
 
 def run_spagcn(section: Section, k: int, seed: int) -> tuple[np.ndarray, str]:
@@ -369,7 +474,9 @@ def run_one(
     **options,
 ) -> dict:
     """Run ``method`` once on ``section`` and score it; a failure becomes a record with NaN scores and the error."""
-    runner = runner or {"graphst": run_graphst, "spagcn": run_spagcn}[method]
+    runner = runner or {
+        "graphst": run_graphst, "banksy": run_banksy, "spagcn": run_spagcn, "senca_rna": run_senca_rna,
+    }[method]
     k = section.k
     record = {
         "section": section.name, "dataset": section.dataset, "method": method, "seed": seed,
@@ -441,7 +548,10 @@ def write_tsv(df: pd.DataFrame, path: Path, index: bool = False) -> None:
 
 
 def pipeline_runs(path: Path | None, sections: list[str], methods=PIPELINE_METHODS) -> pd.DataFrame:
-    """Rows of the pipeline's ari.tsv for these sections and methods, as runs (ari_sd kept where given)."""
+    """Rows of the pipeline's ari.tsv for these sections and methods, as runs (ari_sd kept where given).
+
+    Their method is named ``<method> (ari.tsv)``: ``senca_rna`` alone is this script's own run of it.
+    """
     if path is None:
         return pd.DataFrame()
     df = pd.read_csv(path, sep="\t", dtype={"sample": str})
@@ -453,7 +563,7 @@ def pipeline_runs(path: Path | None, sections: list[str], methods=PIPELINE_METHO
         {
             "section": df["sample"],
             "dataset": [dataset_of(s) for s in df["sample"]],
-            "method": df["method"],
+            "method": df["method"] + PIPELINE_SUFFIX,
             "ari": df["ari"],
             "nmi": df["nmi"] if "nmi" in df else math.nan,
             "seconds": df["seconds"] if "seconds" in df else math.nan,
@@ -506,9 +616,8 @@ def build_table(runs: pd.DataFrame, pipeline: pd.DataFrame | None = None, sectio
     metrics = ["ari", "ari_sd", "nmi", "nmi_sd", "seconds", "n_seeds"]
     order = list(dict.fromkeys(sections or [])) + [s for s in dict.fromkeys(long["section"]) if s not in (sections or [])]
     order = [s for s in order if s in set(long["section"])]
-    method_order = [m for m in (*METHODS, *PIPELINE_METHODS) if m in set(long["method"])] + sorted(
-        set(long["method"]) - set(METHODS) - set(PIPELINE_METHODS)
-    )
+    known = (*METHODS, *(m + PIPELINE_SUFFIX for m in PIPELINE_METHODS))
+    method_order = [m for m in known if m in set(long["method"])] + sorted(set(long["method"]) - set(known))
     wide = long.set_index(["section", "method"])[metrics].unstack("method")
     wide = wide.swaplevel(0, 1, axis=1).reindex(
         columns=pd.MultiIndex.from_product([method_order, metrics], names=["method", "metric"])
@@ -570,7 +679,7 @@ def format_table(table: pd.DataFrame) -> str:
     seeds = sorted({int(n) for m in methods for n in table[(m, "n_seeds")].dropna()})
     foot = [
         "ARI/NMI over annotated spots (unlabelled and 'undetermined' left out); k = annotated regions; "
-        "s = wall seconds per run (peers: the whole method; senca*: the pipeline's embedding step).",
+        "s = wall seconds per run (peers and senca_rna: the whole method; rows from ari.tsv: the pipeline's embedding step).",
         "mean <dataset>: over all its sections; '-' where a method lacks one.",
     ]
     if seeds and seeds != [1]:
@@ -606,7 +715,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--table-only", action="store_true",
         help="run nothing: the table from the runs in --runs (and --pipeline-ari) for these sections and methods",
     )
-    ap.add_argument("--graphst-cluster", choices=("leiden", "ward"), default="leiden")
+    ap.add_argument("--graphst-cluster", choices=("mclust", "leiden", "ward"), default="mclust")
     ap.add_argument(
         "--graphst-refine", choices=("auto", "on", "off"), default="auto",
         help="GraphST's radius-50 refinement; auto: on for Visium (DLPFC), off for ST (HER2ST)",

@@ -36,6 +36,7 @@ import torch
 import yaml
 
 from loso import DLPFC, HER2ST, dataset_of, read_section
+from peers import mclust_eee
 from senca_st.evaluation.metrics import agreement, n_regions
 from senca_st.method.clustering import cluster_spots, leading_components
 from senca_st.method.model.graph import neighbour_index, propagate
@@ -71,10 +72,7 @@ def smoothed_components(X, coords, how: str, npcs: int, k: int, hops: int, alpha
 def clusters(E: np.ndarray, k: int, pcs: int, seed: int, mclust: bool) -> np.ndarray:
     if not mclust:
         return cluster_spots(E, k, method="gmm", n_components=pcs, seed=seed)
-    from mclust_py.mclust import Mclust  # pymclustr: mclust's EEE with its hierarchical start (no seed)
-
-    P = leading_components(E, pcs)
-    return np.asarray(Mclust(P / np.sqrt(P.var(axis=0).mean()), G=k, model_names=["EEE"]).classification)
+    return mclust_eee(leading_components(E, pcs), k)
 
 
 def main() -> int:

@@ -60,7 +60,7 @@ def tiny_section(peers, name="A1", dataset="her2st", side=10, genes=120, seed=0)
 
 def test_parse_args_defaults(peers):
     args = peers.parse_args([])
-    assert args.methods == ["graphst", "spagcn"]
+    assert args.methods == ["graphst", "banksy", "spagcn", "senca_rna"]
     assert args.sections == ["A1", "B1", "C1", "D1", "151673", "151674"]
     assert args.seeds == [0]
     assert args.threads >= 1
@@ -187,7 +187,7 @@ def test_table_means_sds_pipeline_rows_and_dataset_means(peers, tmp_path):
     ).to_csv(ari, sep="\t", index=False)
     sections = ["A1", "B1", "151673", "151674"]
     pipe = peers.pipeline_runs(ari, sections)
-    assert set(pipe["method"]) == {"senca_rna"} and set(pipe["section"]) == {"A1", "B1", "151673"}  # not C1, rna_pca
+    assert set(pipe["method"]) == {"senca_rna (ari.tsv)"} and set(pipe["section"]) == {"A1", "B1", "151673"}  # not C1, rna_pca
     table = peers.build_table(runs, pipe, sections)
 
     assert list(table.index) == ["A1", "B1", "151673", "151674", "mean her2st", "mean dlpfc"]
@@ -195,17 +195,17 @@ def test_table_means_sds_pipeline_rows_and_dataset_means(peers, tmp_path):
     assert table.loc["A1", ("graphst", "ari_sd")] == pytest.approx(np.std([0.4, 0.6], ddof=1))
     assert table.loc["A1", ("graphst", "n_seeds")] == 2
     assert table.loc["A1", ("spagcn", "seconds")] == pytest.approx(4.0)
-    assert table.loc["151673", ("senca_rna", "ari_sd")] == pytest.approx(0.03)
+    assert table.loc["151673", ("senca_rna (ari.tsv)", "ari_sd")] == pytest.approx(0.03)
     assert table.loc["mean her2st", ("graphst", "ari")] == pytest.approx(0.4)
-    assert table.loc["mean her2st", ("senca_rna", "ari")] == pytest.approx(0.5)
+    assert table.loc["mean her2st", ("senca_rna (ari.tsv)", "ari")] == pytest.approx(0.5)
     assert table.loc["mean dlpfc", ("spagcn", "ari")] == pytest.approx(0.3)
     assert math.isnan(table.loc["mean dlpfc", ("graphst", "ari")])  # lacks 151674: no mean over fewer sections
-    assert math.isnan(table.loc["mean dlpfc", ("senca_rna", "ari")])
+    assert math.isnan(table.loc["mean dlpfc", ("senca_rna (ari.tsv)", "ari")])
     assert table.loc["A1", ("", "dataset")] == "her2st" and table.loc["151673", ("", "k")] == 3
 
     text = peers.format_table(table)
     lines = text.splitlines()
-    assert lines[0].split() == ["graphst", "spagcn", "senca_rna"]
+    assert lines[0].split() == ["graphst", "spagcn", "senca_rna", "(ari.tsv)"]
     assert lines[1].split()[:7] == ["section", "dataset", "k", "ARI", "sd", "NMI", "s"]
     assert any(ln.startswith("mean her2st") and "0.400" in ln for ln in lines)
     assert "means over seeds" in text
@@ -272,3 +272,42 @@ def test_spagcn_runs_on_a_tiny_section(peers):
     r = peers.run_one(sec, "spagcn", 0, 1)
     assert not r["note"].startswith("failed"), r["note"]
     assert "refined (square)" in r["note"] and r["n_spots"] == 100 and 0.0 <= r["nmi"] <= 1.0
+
+
+def test_graphst_clusters_with_mclust_by_default(peers):
+    pytest.importorskip("GraphST")
+    pytest.importorskip("mclust_py")
+    sec = tiny_section(peers)
+    r = peers.run_one(sec, "graphst", 0, 1, epochs=20)
+    assert not r["note"].startswith("failed"), r["note"]
+    assert r["note"] == "mclust EEE" and r["n_found"] == 3
+
+
+def test_mclust_eee_finds_separated_groups_without_a_seed(peers):
+    pytest.importorskip("mclust_py")
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1, 2], 60)
+    X = rng.normal(size=(180, 4)) + np.array([[0, 0, 0, 0], [6, 0, 0, 0], [0, 6, 0, 0]])[truth]
+    got = peers.mclust_eee(X * 1e3, 3)  # a common scale does not matter to EEE
+    assert adjusted_rand_score(truth, got) == pytest.approx(1.0)
+    assert np.array_equal(got, peers.mclust_eee(X * 1e3, 3))  # deterministic: mclust's hierarchical start
+
+
+def test_banksy_runs_on_a_tiny_section(peers):
+    pytest.importorskip("banksy")
+    pytest.importorskip("mclust_py")
+    sec = tiny_section(peers)
+    # 5 components: the recipe's 25 leave mclust's EEE degenerate on 100 spots of 120 genes
+    r = peers.run_one(sec, "banksy", 0, 1, pcs=5)
+    assert not r["note"].startswith("failed"), r["note"]
+    assert r["note"].startswith("lambda 0.2, k_geom 4, PCA 5") and r["n_found"] == 3  # ST: 4 first neighbours
+    assert r["ari"] > 0.9  # three bands of their own marker genes
+
+
+def test_senca_rna_row_is_the_pipelines_own_run(peers):
+    sec = tiny_section(peers)
+    sec.adata.X[5] = 0  # a spot with no counts: preprocessing leaves it out, yet every spot is scored
+    r = peers.run_one(sec, "senca_rna", 0, 1)
+    assert not r["note"].startswith("failed"), r["note"]
+    assert r["note"].startswith("config.yaml: gmm on 10 PCs") and "1 spot(s) preprocessing left out" in r["note"]
+    assert r["n_spots"] == 100 and r["n_found"] == 3 and r["ari"] > 0.9
