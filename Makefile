@@ -2,13 +2,14 @@
 # the install, measured in a fresh clone); `make demo-full` runs the paper's study on it (five seeds, every ablation); `make test`
 # runs the test suite. `make help` lists the targets.
 # Both create .venv and install everything on first use (no network needed beyond PyPI).
-# `make bench` runs the peers GraphST and SpaGCN (benchmarks/peers.py) on the same sections, k and
-# ARI rule as the pipeline (default HER2ST A1 B1 C1 D1 from ../shared/data/her2st, DLPFC 151673
-# 151674 from ../shared/data/dlpfc), adds the pipeline's senca/senca_rna rows when
-# results/metrics/ari.tsv exists, prints one table and writes $(BENCH_OUT)/table.tsv (per-run lines in
-# $(BENCH_OUT)/runs.tsv; runs found there are reused). First use installs the pinned `[peers]` extra
-# into .venv. Choose with BENCH_ARGS, e.g. make bench BENCH_ARGS="--methods spagcn --sections A1,B1 --seeds 0,1,2".
-# GraphST on CPU takes about half an hour per DLPFC section.
+# `make bench` runs the peers by their own recipes (benchmarks/peers.py: GraphST with mclust EEE,
+# Banksy at lambda 0.2, SpaGCN) and senca_rna at config.yaml's settings, on the same sections, k and
+# ARI rule (default HER2ST A1 B1 C1 D1 from ../shared/data/her2st, DLPFC 151673 151674 from
+# ../shared/data/dlpfc), adds the pipeline's own rows when results/metrics/ari.tsv exists, prints one
+# table and writes $(BENCH_OUT)/table.tsv (per-run lines in $(BENCH_OUT)/runs.tsv; runs found there
+# are reused). Seeds $(BENCH_SEEDS) for all but GraphST, which runs $(GRAPHST_SEEDS): on the CPU it
+# takes about half an hour per DLPFC section. First use installs the pinned `[peers]` extra into .venv.
+# Narrow it with BENCH_ARGS, e.g. make bench BENCH_ARGS="--sections A1,B1".
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -18,6 +19,8 @@ STAMP := $(VENV)/.installed
 PEERS_STAMP := $(VENV)/.peers-installed
 BENCH_OUT ?= results/peers
 BENCH_ARGS ?=
+BENCH_SEEDS ?= 0,1,2,3,4
+GRAPHST_SEEDS ?= 0
 PIPELINE_ARI ?= results/metrics/ari.tsv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
@@ -30,7 +33,7 @@ help:
 	@echo "  make test          the whole test suite, as CI runs it (.ci/run)"
 	@echo "  make test-fast     the tests not marked slow or slurm"
 	@echo "  make lint          snakefmt --check and snakemake --lint"
-	@echo "  make bench         peers (GraphST, SpaGCN) beside the pipeline's rows: benchmarks/peers.py, BENCH_ARGS=..."
+	@echo "  make bench         GraphST, Banksy, SpaGCN and senca_rna side by side: benchmarks/peers.py, BENCH_ARGS=..."
 	@echo "  make install       only create $(VENV) and install senca-st with its workflow and test tools"
 	@echo "  make clean-results remove results/, logs/, benchmarks/runs/ and .snakemake/"
 	@echo "Outputs: results/<sample>/section.h5ad (open with scanpy/squidpy), region_markers.tsv, clusters.tsv;"
@@ -47,7 +50,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# GraphST, SpaGCN and what they import undeclared; torch stays pinned by constraints.txt.
+# GraphST, Banksy, SpaGCN, pymclustr and what they import undeclared; torch stays pinned by constraints.txt.
 $(PEERS_STAMP): $(STAMP) pyproject.toml
 	$(PY) -m pip install -q -c constraints.txt -e '.[workflow,dev,peers]'
 	touch $(PEERS_STAMP)
@@ -70,8 +73,12 @@ test: install
 test-fast: install
 	$(PY) -m pytest -m "not slow and not slurm" tests
 
+BENCH := $(PY) benchmarks/peers.py --threads $(CORES) --runs $(BENCH_OUT)/runs.tsv
+
 bench: $(PEERS_STAMP)
-	$(PY) benchmarks/peers.py --threads $(CORES) --runs $(BENCH_OUT)/runs.tsv --out $(BENCH_OUT)/table.tsv \
+	$(BENCH) --methods banksy,spagcn,senca_rna --seeds $(BENCH_SEEDS) $(BENCH_ARGS) > /dev/null
+	$(BENCH) --methods graphst --seeds $(GRAPHST_SEEDS) $(BENCH_ARGS) > /dev/null
+	$(BENCH) --table-only --seeds $(BENCH_SEEDS),$(GRAPHST_SEEDS) --out $(BENCH_OUT)/table.tsv \
 		$(if $(wildcard $(PIPELINE_ARI)),--pipeline-ari $(PIPELINE_ARI)) $(BENCH_ARGS)
 
 lint: install

@@ -96,7 +96,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from senca_st.evaluation.metrics import agreement, n_regions  # noqa: E402
-from senca_st.io.atomic import atomic_path  # noqa: E402
+from senca_st.io.store import write_tsv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -123,7 +123,6 @@ class Section:
     dataset: str
     adata: object  # anndata.AnnData: raw counts in X, obsm['spatial'] pixels, obs['array_row', 'array_col']
     labels: pd.Series  # NaN or 'undetermined' where not annotated
-    source: Path | None = None  # the file it was read from (DLPFC's .h5ad)
 
     @property
     def visium(self) -> bool:
@@ -156,19 +155,17 @@ def read_her2st(root: Path, s: str) -> Section:
 
 
 def read_dlpfc(root: Path, s: str) -> Section:
-    import anndata as ad
+    """A spatialLIBD section through the pipeline's own h5ad reader, its ``obs['layer']`` as the label."""
+    from senca_st.io.sections import read_h5ad_section
 
     path = Path(root) / f"{s}.h5ad"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: DLPFC section not found (give its folder with --dlpfc-root)")
-    adata = ad.read_h5ad(path)
-    missing = [k for k in ("layer", "array_row", "array_col") if k not in adata.obs] + (
-        [] if "spatial" in adata.obsm else ["obsm['spatial']"]
-    )
-    if missing:
-        raise ValueError(f"{path}: lacks {', '.join(missing)}")
-    labels = adata.obs["layer"].astype(object).where(adata.obs["layer"].notna(), np.nan)
-    return Section(s, "dlpfc", adata, pd.Series(labels.to_numpy(), index=adata.obs_names, name="label"), path)
+    adata = read_h5ad_section(path, label_key="layer")
+    missing = [k for k in ("array_row", "array_col") if k not in adata.obs]
+    if missing:  # GraphST's and SpaGCN's refinement read the array grid
+        raise ValueError(f"{path}: obs lacks integer {', '.join(missing)}")
+    return Section(s, "dlpfc", adata, adata.obs["label"].copy())
 
 
 def read_section(s: str, her2st_root: Path, dlpfc_root: Path) -> Section:
@@ -382,26 +379,20 @@ def run_banksy(section: Section, k: int, seed: int, *, lambda_: float = 0.2, pcs
 def run_senca_rna(section: Section, k: int, seed: int, *, config: Path | None = None) -> tuple[np.ndarray, str]:
     """``senca_rna`` as the pipeline runs it at ``config/config.yaml``'s settings, on the same section.
 
-    The pipeline's own reader (:func:`senca_st.io.sections.read_h5ad_section` for DLPFC, whose
-    ``obs['layer']`` is the label; HER2ST's section is already the pipeline's), preprocessing,
-    training (``train:`` with ``seed``) and clustering (``cluster.method`` on ``cluster.pcs``
+    The section as the pipeline reads it (:func:`read_her2st`, :func:`read_dlpfc`), its
+    preprocessing, training (``train:`` with ``seed``) and clustering (``cluster.method`` on ``cluster.pcs``
     components, seeded like the pipeline's), so its row is what ``results/metrics/ari.tsv``
     would hold for one seed.
     """
     import yaml
 
-    from senca_st.io.sections import read_h5ad_section
     from senca_st.method.catalogue import train_settings
     from senca_st.method.clustering import cluster_spots
     from senca_st.method.preprocess import preprocess_section
     from senca_st.method.training import train_section
 
     cfg = yaml.safe_load(Path(config or REPO / "config" / "config.yaml").read_text())
-    if section.dataset == "dlpfc":
-        adata = read_h5ad_section(section.source, label_key="layer")
-    else:
-        adata = section.adata.copy()
-    a = preprocess_section(adata, n_top_genes=int(cfg["preprocess"]["n_top_genes"]))
+    a = preprocess_section(section.adata.copy(), n_top_genes=int(cfg["preprocess"]["n_top_genes"]))
     settings = {**train_settings(cfg["train"], "senca_rna"), "seed": seed}
     emb = train_section(a.X, a.obsm["spatial"], None, settings, log=lambda m: None).embedding
     method, pcs = cfg["cluster"]["method"], int(cfg["cluster"]["pcs"])
@@ -537,11 +528,6 @@ def add_run(path: Path | None, record: dict) -> None:
             [record]
         )[RUN_COLUMNS]
         write_tsv(new, path)
-
-
-def write_tsv(df: pd.DataFrame, path: Path, index: bool = False) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
 
 
 # --------------------------------------------------------------------------- the table
@@ -733,7 +719,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         except ValueError as err:
             ap.error(f"--sections: {err}")
     try:
-        args.seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+        args.seeds = list(dict.fromkeys(int(x) for x in args.seeds.split(",") if x.strip()))
     except ValueError:
         ap.error(f"--seeds: {args.seeds!r} is not a comma-separated list of integers")
     if not args.seeds:

@@ -1,4 +1,4 @@
-"""One conda env per rule, and the envs agree with the code and with pyproject.toml.
+"""One conda env per rule, and the envs agree with the code, constraints.txt and pyproject.toml.
 
 conda channels may be unreachable where the tests run, so ``--use-conda`` is not
 exercised here; these checks are static (plus one real install of the package
@@ -6,7 +6,8 @@ by a post-deploy script into a throwaway venv):
 
 - every rule that runs something has ``conda:`` naming an existing file;
 - every env file is valid YAML with a ``dependencies`` list;
-- pins (``name=version``, pip ``name==version``) agree with pyproject.toml;
+- pins (``name=version``, pip ``name==version``) agree with constraints.txt, whose
+  exact versions lie inside pyproject.toml's ranges;
 - each env lists the third-party modules its rule's script needs: the script's
   own imports, the module-level imports of every ``senca_st`` module it
   reaches, and the imports inside the ``senca_st`` functions it calls;
@@ -155,14 +156,41 @@ def env_packages(path: Path) -> tuple[dict[str, str | None], dict[str, str | Non
     return conda, pip, pip_raw
 
 
-def pyproject_pins() -> dict[str, str]:
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+def constraint_pins() -> dict[str, str]:
+    """constraints.txt: the exact versions ``make install``, ``make test`` and CI install."""
     pins = {}
-    for dep in deps:
-        m = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;,]+)", dep)
-        assert m, f"pyproject.toml: dependency {dep!r} is not pinned with =="
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;,]+)", line)
+        assert m, f"constraints.txt: {line!r} is not an exact name==version pin"
         pins[normalise(m.group(1))] = m.group(2)
     return pins
+
+
+def pyproject_requirements() -> list[str]:
+    """Every requirement of pyproject.toml: the dependencies and each extra's."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return list(project["dependencies"]) + [r for extra in project["optional-dependencies"].values() for r in extra]
+
+
+def test_pyproject_gives_ranges_and_constraints_pin_inside_them():
+    """A library pins nothing exactly (users install it beside their own scanpy); constraints.txt pins what is tested."""
+    from packaging.requirements import Requirement
+
+    pins = constraint_pins()
+    problems = []
+    for text in pyproject_requirements():
+        req = Requirement(text)
+        name = normalise(req.name)
+        if any(spec.operator in ("==", "===") for spec in req.specifier):
+            problems.append(f"pyproject.toml pins {text!r} exactly; give a range and pin it in constraints.txt")
+        if name not in pins:
+            problems.append(f"{req.name} has no pin in constraints.txt")
+        elif not req.specifier.contains(pins[name], prereleases=True):
+            problems.append(f"constraints.txt pins {req.name}=={pins[name]}, outside pyproject.toml's {text!r}")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("path", env_files(), ids=lambda p: p.name)
@@ -176,14 +204,14 @@ def test_env_file_is_valid(path):
 
 
 @pytest.mark.parametrize("path", env_files(), ids=lambda p: p.name)
-def test_env_pins_agree_with_pyproject(path):
-    pins = pyproject_pins()
+def test_env_pins_agree_with_constraints(path):
+    pins = constraint_pins()
     conda, pip, _ = env_packages(path)
     wrong = []
     for source, packages in (("conda", conda), ("pip", pip)):
         for name, version in packages.items():
             if name in pins and version != pins[name]:
-                wrong.append(f"{source} {name}={version} but pyproject.toml pins {name}=={pins[name]}")
+                wrong.append(f"{source} {name}={version} but constraints.txt pins {name}=={pins[name]}")
     assert not wrong, f"{path.name}:\n" + "\n".join(wrong)
 
 

@@ -8,9 +8,13 @@ residual connections.
 
 Because every spot has exactly k neighbours, the neighbourhood is held as a
 dense ``(n, k+1)`` index (self first) and attention is a gather + softmax over
-k+1 entries.  That is the same computation as PyG's ``TransformerConv`` on the
-graph with self-loops, but without scatter operations: it is deterministic on
-CPU and GPU and costs O(n * k) memory.
+k+1 entries, O(n * k) memory.  That is the same computation as PyG's
+``TransformerConv`` on the graph with self-loops (outputs equal to 3e-7 with the
+same weights); ``benchmarks/graph_layer.py`` times both, and why this layer is
+kept rather than PyG's is in docs/benchmarks.md ("The graph layer").  With
+torch's deterministic algorithms, which training turns on, the gather's backward
+gives bit-identical gradients run to run; without them, its parallel
+accumulation on two CPU threads differs in the last bits (1e-11).
 """
 
 from __future__ import annotations
