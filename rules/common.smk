@@ -25,7 +25,7 @@ from senca_st.samplesheet import (
     check_sections,
     load_sample_sheet,
 )
-from senca_st.io.sections import visium_folder
+from senca_st.io.sections import READER_MODULES, visium_folder
 
 
 def _workflow_path(path):

@@ -10,7 +10,7 @@ rule load_section:
     conda:
         "../envs/preprocess.yaml"
     params:
-        code=code_digest("io/sections"),
+        code=code_digest(*READER_MODULES),
         dataset=lambda wc: _row(wc.sample)["dataset"],
         visium_dir=lambda wc: visium_outs(wc.sample),
         label_key=lambda wc: _row(wc.sample).get("label_key", ""),
