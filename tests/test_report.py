@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from senca_st.report import figures
+from senca_st.report import figures, study_figures
 from workflow_copy import copy_workflow, run_snakemake
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -131,9 +131,9 @@ def test_metrics_figure(tmp_path):
         }
     )
     table.to_csv(tmp_path / "ari.tsv", sep="\t", index=False)
-    assert not_blank(figures.metrics_figure(tmp_path / "ari.tsv", tmp_path / "m.png"))
+    assert not_blank(study_figures.metrics_figure(tmp_path / "ari.tsv", tmp_path / "m.png"))
     table.iloc[:0].to_csv(tmp_path / "empty.tsv", sep="\t", index=False)
-    assert png_size(figures.metrics_figure(tmp_path / "empty.tsv", tmp_path / "e.png"))
+    assert png_size(study_figures.metrics_figure(tmp_path / "empty.tsv", tmp_path / "e.png"))
 
 
 def test_runtime_figure_reads_benchmarks(tmp_path):
@@ -144,11 +144,11 @@ def test_runtime_figure_reads_benchmarks(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(header + f"{s}\t0:00:01\t250.1\t1\t1\t1\t0\t0\t0\t1\n")
     (root / "broken.tsv").write_text("")
-    table = figures.read_benchmarks(root)
+    table = study_figures.read_benchmarks(root)
     assert sorted(table["rule"].unique()) == ["aggregate_metrics", "train"]
     assert table.loc[table["rule"] == "train", "s"].sum() == pytest.approx(218.5)
-    assert not_blank(figures.runtime_figure(root, tmp_path / "r.png"))
-    assert png_size(figures.runtime_figure(tmp_path / "none", tmp_path / "n.png"))
+    assert not_blank(study_figures.runtime_figure(root, tmp_path / "r.png"))
+    assert png_size(study_figures.runtime_figure(tmp_path / "none", tmp_path / "n.png"))
 
 
 # --------------------------------------------------------------------------- the workflow

@@ -1,7 +1,7 @@
 """Rule group_features: the sections' image features in the group's spot order."""
 
 from senca_st.runlog import rule_step
-from senca_st.steps import group_features_step
+from senca_st.group_steps import group_features_step
 
 with rule_step(snakemake.log[0]):
     group_features_step(

@@ -1,7 +1,7 @@
 """Rule group_metrics: shared regions and section mixing of one method's joint results."""
 
 from senca_st.runlog import rule_step
-from senca_st.steps import group_metrics_step
+from senca_st.group_steps import group_metrics_step
 
 with rule_step(snakemake.log[0]):
     group_metrics_step(

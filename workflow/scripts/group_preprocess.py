@@ -1,7 +1,7 @@
 """Rule group_preprocess: a group's sections -> one AnnData, each section its own spot graph."""
 
 from senca_st.runlog import rule_step
-from senca_st.steps import group_preprocess_step
+from senca_st.group_steps import group_preprocess_step
 
 with rule_step(snakemake.log[0]):
     group_preprocess_step(

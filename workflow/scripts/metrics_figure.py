@@ -1,6 +1,6 @@
 """Rule metrics_figure: the ARI/NMI table as bars per method."""
 
-from senca_st.report.figures import metrics_figure
+from senca_st.report.study_figures import metrics_figure
 from senca_st.runlog import rule_step
 
 with rule_step(snakemake.log[0]):

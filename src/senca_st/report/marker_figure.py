@@ -23,7 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from senca_st.evaluation.markers import read_markers, top_markers  # noqa: E402
 from senca_st.io.atomic import atomic_path  # noqa: E402
-from senca_st.report.figures import _save  # noqa: E402
+from senca_st.report.canvas import save_figure  # noqa: E402
 
 LOG = logging.getLogger("senca_st")
 
@@ -39,7 +39,7 @@ def marker_figure(section: str | Path, markers: str | Path, output: str | Path, 
     if not chosen:  # no region could be tested: say so in the report rather than leave a gap
         fig = Figure(figsize=(6, 1.5))
         fig.text(0.5, 0.5, f"{title}: no region has markers (every region has fewer than 2 spots)", ha="center")
-        _save(fig, output)
+        save_figure(fig, output)
     else:
         genes: dict[str, list[str]] = {}
         seen: set[str] = set()
