@@ -19,30 +19,31 @@ import scipy.sparse as sp
 from senca_st.errors import InputError
 
 
-def read_table(path: Path, what: str, min_columns: int = 2, **kwargs) -> pd.DataFrame:
-    """Read a tab-separated table, turning every parse failure into an InputError naming ``path``."""
+def read_table(path: Path, what: str, min_columns: int = 2, sep: str = "\t", **kwargs) -> pd.DataFrame:
+    """Read a delimited table (tab-separated unless ``sep`` says otherwise), every parse failure an InputError naming ``path``."""
+    kind, export = ("tab", "TSV") if sep == "\t" else ("comma", "CSV")
     if not path.exists():
         raise InputError(path, f"{what} file not found", "Check the path in the sample sheet or rerun the download.")
     if path.is_dir():
         raise InputError(path, f"is a directory, not a {what} file", "Point the sample sheet at the file itself.")
     try:
-        df = pd.read_csv(path, sep="\t", **kwargs)
+        df = pd.read_csv(path, sep=sep, **kwargs)
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise InputError(path, f"{what} file is truncated or not valid gzip ({err})", "Download or copy it again.") from err
     except pd.errors.EmptyDataError:
         raise InputError(path, f"{what} file is empty", "Download or copy it again.") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InputError(path, f"{what} file is not a tab-separated table ({err})", "Re-export it as TSV.") from err
+        raise InputError(path, f"{what} file is not a {kind}-separated table ({err})", f"Re-export it as {export}.") from err
     except OSError as err:
         raise InputError(path, f"{what} file cannot be read ({err})", "Check the file and its permissions, or copy it again.") from err
     n_columns = df.shape[1] + (1 if kwargs.get("index_col") is not None else 0)
     if df.shape[1] < min_columns or n_columns < 2:
         first = str(df.index.name if kwargs.get("index_col") is not None and df.index.name else (df.columns[0] if len(df.columns) else ""))
-        looks = "; it looks comma-separated" if "," in first else ("; it looks space-separated" if " " in first.strip() else "")
+        looks = "; it looks comma-separated" if "," in first and sep != "," else ("; it looks space-separated" if " " in first.strip() else "")
         raise InputError(
             path,
-            f"{what} file has {n_columns} column(s){looks}; columns must be separated by tabs",
-            "Re-export it as TSV.",
+            f"{what} file has {n_columns} column(s){looks}; columns must be separated by {kind}s",
+            f"Re-export it as {export}.",
         )
     return df
 

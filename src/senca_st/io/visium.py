@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 
 from senca_st.errors import InputError
 from senca_st.io.labels import attach_labels, read_barcode_labels
-from senca_st.io.reading import contract_anndata
+from senca_st.io.reading import contract_anndata, numeric_columns, read_table
 
 
 #: Visium HD bin sizes (µm) Space Ranger writes under ``binned_outputs/square_{bin:03d}um/``.
@@ -56,9 +57,9 @@ def _visium_positions(spatial_dir: Path) -> pd.DataFrame:
         except Exception as err:  # pyarrow raises several types for a damaged file
             raise InputError(parquet, f"cannot be read as Parquet ({err})", "Copy Space Ranger's file again.") from err
     elif new.exists():
-        source, df = new, pd.read_csv(new)
+        source, df = new, read_table(new, "tissue positions", sep=",")
     elif old.exists():
-        source, df = old, pd.read_csv(old, header=None, names=cols)
+        source, df = old, read_table(old, "tissue positions", sep=",", header=None, names=cols)
     else:
         raise InputError(
             spatial_dir,
@@ -68,7 +69,37 @@ def _visium_positions(spatial_dir: Path) -> pd.DataFrame:
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise InputError(source, f"lacks column(s) {', '.join(missing)}", "Use Space Ranger's file unchanged.")
+    df = numeric_columns(df, cols[1:], source, "tissue positions file")
+    df["barcode"] = df["barcode"].astype(str)
     return df.set_index("barcode")
+
+
+def _check_sparse_matrix(h5: Path) -> None:
+    """Refuse a 10x HDF5 matrix whose compressed-sparse arrays disagree before scanpy builds it.
+
+    scanpy hands ``data``/``indices``/``indptr`` to SciPy unchecked, and SciPy
+    indexes a matrix with out-of-range entries out of bounds (a crash of the
+    whole process, not an exception), so a damaged copy is caught here.
+    """
+    import h5py
+
+    with h5py.File(h5, "r") as f:
+        m = f["matrix"]
+        n_genes, n_barcodes = (int(v) for v in m["shape"][()])
+        data, indices, indptr = m["data"], m["indices"][()], m["indptr"][()]
+        problem = None
+        if indptr.ndim != 1 or indptr.size != n_barcodes + 1:
+            problem = f"indptr has {indptr.size} entries for {n_barcodes} barcodes"
+        elif indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != indices.size:
+            problem = "indptr does not run from 0 up to the number of entries"
+        elif data.shape != indices.shape:
+            problem = f"data has {data.shape[0]} entries and indices {indices.size}"
+        elif indices.size and (indices.min() < 0 or indices.max() >= n_genes):
+            problem = f"a gene index lies outside 0..{n_genes - 1}"
+        elif len(m["barcodes"]) != n_barcodes or len(m["features"]["id"]) != n_genes:
+            problem = "barcodes or features do not match the matrix shape"
+    if problem:
+        raise InputError(h5, f"is a damaged 10x HDF5 matrix: {problem}", "Re-copy it from Space Ranger's output.")
 
 
 def read_visium_section(outs: str | Path, labels: str | Path | None = None, bin_um: int | str | None = None) -> ad.AnnData:
@@ -86,7 +117,10 @@ def read_visium_section(outs: str | Path, labels: str | Path | None = None, bin_
     if not h5.exists():
         raise InputError(h5, "file not found", "Point visium_dir at a Space Ranger outs/ folder.")
     try:
+        _check_sparse_matrix(h5)
         adata = sc.read_10x_h5(h5)
+    except InputError:
+        raise
     except Exception as err:  # h5py raises several types for corrupt files
         raise InputError(h5, f"cannot be read as a 10x HDF5 matrix ({err})", "Re-copy it from Space Ranger's output.") from err
     adata.var_names_make_unique()
