@@ -9,7 +9,9 @@ small H&E-like PNG.
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +126,23 @@ def overlay(wf: Path, sheet: str, extra: str = "", name: str = "bad_input.yaml")
 def snakemake(wf: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """``snakemake --cores 2 ARGS`` in ``wf``; never raises on failure (tests look at the exit status)."""
     return run_snakemake(wf, *args, check=False, timeout=timeout)
+
+
+def start_snakemake(wf: Path, *args: str, cores: int = 2) -> subprocess.Popen:
+    """``snakemake --cores N ARGS`` in ``wf``, started and not waited for (its output in one pipe).
+
+    It runs in its own process group, so that a kill reaches snakemake and its jobs.
+    """
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", str(cores), *args],
+        cwd=wf,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def temp_files(root: Path) -> list[Path]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from bad_input_files import (
     error_lines,
     overlay,
     sheet_text,
+    start_snakemake,
     temp_files,
     terminal,
     workflow,
@@ -134,17 +134,6 @@ def test_missing_labels_file_clusters_without_evaluation(broken_run):
 # --- a killed run, rerun ---------------------------------------------------------------------------
 
 
-def _start(wf: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    return subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=wf,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,  # its own process group: the kill reaches snakemake and its jobs
-    )
 
 
 @pytest.mark.slow
@@ -155,7 +144,7 @@ def test_killed_run_reruns_cleanly(tmp_path, sig):
     rows = [{"sample": "s1", "dataset": "her2st", "counts": f["counts"], "spots": f["spots"], "labels": f["labels"], "image": "none"}]
     ov = str(overlay(wf, sheet_text(rows)).relative_to(wf))
     target = "results/s1/methods/rna_pca/metrics.tsv"
-    proc = _start(wf, target, "--configfile", ov)
+    proc = start_snakemake(wf, target, "--configfile", ov)
     job_log = wf / "logs/preprocess/s1.log"  # written as soon as the preprocess job starts
     deadline = time.monotonic() + 120
     while not job_log.exists() and proc.poll() is None and time.monotonic() < deadline:

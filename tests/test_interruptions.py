@@ -15,7 +15,6 @@ import errno
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bad_input_files import overlay, sheet_text, snakemake, temp_files, terminal, workflow, write_section
+from bad_input_files import overlay, sheet_text, snakemake, start_snakemake, temp_files, terminal, workflow, write_section
 from senca_st.io.atomic import atomic_path
 from senca_st.io.store import write_npy
 
@@ -33,17 +32,6 @@ TRAIN = "train:\n  seeds: [0, 1]\n  epochs: 30\n  device: cpu\n"
 TARGET = "results/metrics/ari.tsv"
 
 
-def _start(wf: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    return subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "1", *args],
-        cwd=wf,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,  # its own process group: a kill reaches snakemake and its jobs
-    )
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
@@ -82,7 +70,7 @@ def uninterrupted(tmp_path_factory) -> dict[str, pd.DataFrame]:
 @pytest.mark.slow
 def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_results(tmp_path, uninterrupted):
     wf, ov = _section_run(tmp_path, "killed")
-    proc = _start(wf, TARGET, "--configfile", ov)
+    proc = start_snakemake(wf, TARGET, "--configfile", ov, cores=1)
     _wait_for(wf / "logs/train/s1/senca_rna/seed1.log", proc)  # the second seed is training
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
@@ -103,7 +91,7 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_results(tmp_
 @pytest.mark.slow
 def test_a_second_run_in_the_same_folder_is_refused_and_the_first_is_unharmed(tmp_path, uninterrupted):
     wf, ov = _section_run(tmp_path, "twice")
-    first = _start(wf, TARGET, "--configfile", ov)
+    first = start_snakemake(wf, TARGET, "--configfile", ov, cores=1)
     _wait_for(wf / "logs/train/s1/senca_rna/seed0.log", first)
     second = snakemake(wf, TARGET, "--configfile", ov)
     assert second.returncode != 0

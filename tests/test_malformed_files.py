@@ -89,6 +89,15 @@ def mutated_copy(src: Path, dest_dir: Path, mutation, gz: bool = False) -> Path:
     return dest
 
 
+def mutated_outs(outs: Path, dest: Path, part: str, mutation) -> tuple[Path, Path]:
+    """A copy of the Space Ranger ``outs`` folder under ``dest`` with its file ``part`` mutated; (outs, that file)."""
+    copy = dest / "outs"
+    shutil.copytree(outs, copy)
+    target = copy / part
+    mutated_copy(outs / part, target.parent, mutation)
+    return copy, target
+
+
 @pytest.mark.parametrize("part", ["counts", "spots", "labels"])
 def test_st_layout_files(originals, tmp_path_factory, part):
     @EXAMPLES
@@ -122,57 +131,43 @@ def test_st_spot_file_cells(originals, tmp_path_factory, column):
     check()
 
 
-def test_h5ad_bytes(originals, tmp_path_factory):
-    @EXAMPLES
-    @given(mutation=MUTATIONS)
-    def check(mutation):
-        path = mutated_copy(originals["h5ad"], tmp_path_factory.mktemp("h5ad"), mutation)
-        expect_input_error_or_result(lambda: read_h5ad_section(path, label_key="layer"), path)
+#: Each file of a Space Ranger outs/ folder, and what reads it: the section reader, or the tiling
+#: step's image (the hires PNG at the scale factor Space Ranger wrote).
+SPACE_RANGER_READERS = {
+    "filtered_feature_bc_matrix.h5": read_visium_section,
+    "spatial/tissue_positions.csv": read_visium_section,
+    "spatial/scalefactors_json.json": lambda outs: SectionImage(visium_image(outs)).thumbnail(64),
+    "spatial/tissue_hires_image.png": lambda outs: SectionImage(visium_image(outs)).thumbnail(64),
+}
 
-    check()
 
-
-@pytest.mark.parametrize("part", ["filtered_feature_bc_matrix.h5", "spatial/tissue_positions.csv"])
+@pytest.mark.parametrize("part", list(SPACE_RANGER_READERS))
 def test_space_ranger_files(originals, tmp_path_factory, part):
     @EXAMPLES
     @given(mutation=MUTATIONS)
     def check(mutation):
-        outs = tmp_path_factory.mktemp("sr") / "outs"
-        shutil.copytree(originals["outs"], outs)
-        target = outs / part
-        mutated_copy(originals["outs"] / part, target.parent, mutation)
-        expect_input_error_or_result(lambda: read_visium_section(outs), target)
+        outs, target = mutated_outs(originals["outs"], tmp_path_factory.mktemp("sr"), part, mutation)
+        expect_input_error_or_result(lambda: SPACE_RANGER_READERS[part](outs), target)
 
     check()
 
 
-@pytest.mark.parametrize("part", ["spatial/scalefactors_json.json", "spatial/tissue_hires_image.png"])
-def test_space_ranger_image_files(originals, tmp_path_factory, part):
-    """The H&E a Visium section is tiled from: its hires PNG at the scale factor Space Ranger wrote."""
+def _read_image(path: Path) -> None:
+    image = SectionImage(path)
+    image.read(0, 0, 8, 8)
+    image.thumbnail(64)
 
+
+#: Single-file formats and what reads them.
+FILE_READERS = {"h5ad": lambda path: read_h5ad_section(path, label_key="layer"), "image": _read_image}
+
+
+@pytest.mark.parametrize("kind", list(FILE_READERS))
+def test_single_files(originals, tmp_path_factory, kind):
     @EXAMPLES
     @given(mutation=MUTATIONS)
     def check(mutation):
-        outs = tmp_path_factory.mktemp("sri") / "outs"
-        shutil.copytree(originals["outs"], outs)
-        target = outs / part
-        mutated_copy(originals["outs"] / part, target.parent, mutation)
-        expect_input_error_or_result(lambda: SectionImage(visium_image(outs)).thumbnail(64), target)
-
-    check()
-
-
-def test_image_bytes(originals, tmp_path_factory):
-    @EXAMPLES
-    @given(mutation=MUTATIONS)
-    def check(mutation):
-        path = mutated_copy(originals["image"], tmp_path_factory.mktemp("image"), mutation)
-
-        def read():
-            image = SectionImage(path)
-            image.read(0, 0, 8, 8)
-            image.thumbnail(64)
-
-        expect_input_error_or_result(read, path)
+        path = mutated_copy(originals[kind], tmp_path_factory.mktemp(kind), mutation)
+        expect_input_error_or_result(lambda: FILE_READERS[kind](path), path)
 
     check()
