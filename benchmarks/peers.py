@@ -1,34 +1,34 @@
-"""GraphST and SpaGCN on the pipeline's sections, scored like the pipeline: one table of ARI, NMI and seconds.
+"""GraphST, Banksy, SpaGCN and senca_rna on the same sections, scored alike: one table of ARI, NMI and seconds.
 
 A measurement script, not a test (``make bench`` installs the ``[peers]`` extra and runs it):
 
-    python benchmarks/peers.py [--methods graphst,spagcn] [--sections A1,B1,C1,D1,151673,151674]
+    python benchmarks/peers.py [--methods graphst,banksy,spagcn,senca_rna] [--sections A1,B1,C1,D1,151673,151674]
         [--seeds 0] [--threads N] [--pipeline-ari results/metrics/ari.tsv] [--out peers.tsv]
         [--runs runs.tsv] [--her2st-root ../shared/data/her2st] [--dlpfc-root ../shared/data/dlpfc]
 
 Sections and k. HER2ST sections (``A1`` ...) are read from the almaan/her2st
 layout with :func:`senca_st.io.sections.read_st_section`; DLPFC sections
-(``151673`` ...) from ``{dlpfc-root}/{id}.h5ad`` (raw counts in ``X``,
-``obs['layer']`` with NaN for unlabelled spots, ``obsm['spatial']``,
-``obs['array_row', 'array_col']``).  Every method is asked for k = the number
+(``151673`` ...) from ``{dlpfc-root}/{id}.h5ad`` with the pipeline's
+:func:`senca_st.io.sections.read_h5ad_section` (``obs['layer']`` the label,
+``obs['array_row', 'array_col']`` kept).  Every method is asked for k = the number
 of annotated regions (HER2ST A1 5, B1 4, C1 3, D1 3; DLPFC 7), as the pipeline
 does, and scored with :func:`senca_st.evaluation.metrics.agreement`: ARI and NMI over
 annotated spots, unlabelled and ``undetermined`` spots left out.  Every spot is
 clustered.
 
-GraphST (package ``GraphST`` 1.1.1), following its tutorial: its own
-preprocessing (3000 seurat_v3 HVGs, normalise, log1p, scale), its 3-nearest-
-spot graph and 600 epochs of training on the CPU, then its own
-``GraphST.utils.clustering`` on PCA-20 of the embedding.  Its default
-clusterer, mclust, runs in R through rpy2, which is not available here, so we
-use its documented non-R alternative, ``method='leiden'`` with its resolution
-search (2.0 down to 0.1 in steps of 0.01) for exactly k clusters; where that
-search finds no resolution giving k, Ward on the same PCA-20 (the
-pipeline's ``cluster.method: ward``, :func:`senca_st.method.clustering.cluster_spots`)
-and the run's ``note`` says so.  ``--graphst-cluster ward`` uses Ward
-throughout.  Its tutorial refines the DLPFC domains (``refinement=True``,
-``radius=50``: majority vote over the 50 nearest spots); we do that on Visium
-(DLPFC) and not on legacy ST (HER2ST, where its docs do not; ``--graphst-refine``).
+Each peer runs as its authors run it for domains (docs/benchmarks.md, "Peers by
+their own recipes").  GraphST (package ``GraphST`` 1.1.1), following its
+tutorial: its own preprocessing (3000 seurat_v3 HVGs, normalise, log1p, scale),
+its 3-nearest-spot graph and 600 epochs of training on the CPU, then its
+published clustering, mclust EEE on PCA-20 of the embedding (:func:`mclust_eee`,
+``pymclustr`` in place of R's mclust).  ``--graphst-cluster leiden`` uses its
+non-R option (a resolution search for exactly k, Ward where none gives k),
+``ward`` Ward throughout.  Its tutorial refines the DLPFC domains (radius 50:
+majority vote over the 50 nearest spots); we do that on Visium (DLPFC) and not
+on legacy ST (HER2ST, where its docs do not; ``--graphst-refine``).  Banksy: see
+:func:`run_banksy`.  ``senca_rna``: the pipeline's own code at
+``config/config.yaml``'s settings (:func:`run_senca_rna`).  STAGATE is on no
+index this machine reaches, so it is not here.
 
 SpaGCN (package ``SpaGCN`` 1.2.7), following its tutorial without histology
 (``histology=False``: the image terms ``b``/``beta`` and ``alpha``/``s`` are
@@ -43,12 +43,13 @@ domains came out.  SpaGCN 1.2.7 reads ``adata.X.A``, which SciPy >= 1.14 no
 longer has for sparse matrices, so it gets a dense ``X`` (same values).
 
 Seeds: ``--seeds 0,1,2`` runs each method once per seed (GraphST's
-``random_seed``; SpaGCN's ``r_seed = t_seed = n_seed``); the table shows the
+``random_seed``; SpaGCN's ``r_seed = t_seed = n_seed``; Banksy's PCA;
+``senca_rna``'s ``train.seed`` and mixture); the table shows the
 mean and, with several seeds, the sd over seeds.  ``seconds`` is the wall time
 of one method call (its preprocessing, training, clustering and refinement; not
 reading the files), on ``--threads`` threads (torch, BLAS, numba).  The
-pipeline's ``seconds`` (rows ``senca``/``senca_rna`` from ``--pipeline-ari``)
-is its embedding step's wall time only.
+pipeline's ``seconds`` (rows ``senca (ari.tsv)``/``senca_rna (ari.tsv)`` from
+``--pipeline-ari``) is its embedding step's wall time only.
 
 ``--runs FILE`` keeps one line per (section, method, seed) run: runs already
 there are reused rather than run again, each finished run is added at once
@@ -685,7 +686,7 @@ def flat_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated: graphst, spagcn (default both)")
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)} (default all)")
     ap.add_argument(
         "--sections", default=",".join(HER2ST_SECTIONS + DLPFC_SECTIONS),
         help="comma-separated HER2ST ids (A1 ...) and DLPFC sample ids (151673 ...)",

@@ -1,7 +1,8 @@
 """benchmarks/peers.py: argument parsing, the ARI rule, the runs file and the table, on tiny generated data.
 
-GraphST and SpaGCN are an optional extra (``[peers]``, installed by ``make bench``); the two tests
-that run them skip where they are not installed.
+GraphST, Banksy, SpaGCN and pymclustr are an optional extra (``[peers]``, installed by ``make
+bench``); the tests that run them skip where they are not installed. ``senca_rna``'s row runs the
+pipeline's own code and is always tested.
 """
 
 from __future__ import annotations
