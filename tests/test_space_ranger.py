@@ -93,3 +93,41 @@ def test_visium_hd_section_through_the_workflow(folders, tmp_path):
     ari = pd.read_csv(wf / "results/metrics/ari.tsv", sep="\t")
     assert ari.loc[ari["method"] == "rna_pca", "ari"].iloc[0] > 0.3
     assert (wf / "results/report/sections/hd16.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(("layout", "name", "header_lines"), [("1.x", "tissue_positions_list.csv", 0), ("2.x", "tissue_positions.csv", 1)])
+def test_a_non_numeric_position_names_its_line_in_the_file(folders, tmp_path, layout, name, header_lines):
+    import shutil
+
+    outs = tmp_path / "outs"
+    shutil.copytree(folders[layout]["outs"], outs)
+    path = outs / "spatial" / name
+    lines = path.read_text().splitlines()
+    row = header_lines + 2  # the file's third data row, 0-based
+    fields = lines[row].split(",")
+    fields[2] = "seven"  # array_row
+    lines[row] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=rf"non-numeric array_row \('seven'\) on line {row + 1} \("):
+        read_visium_section(outs)
+
+
+def test_gene_indices_are_checked_chunk_by_chunk(folders, tmp_path, monkeypatch):
+    """An out-of-range gene index past the first chunk is found; a valid matrix reads as before."""
+    import shutil
+
+    import h5py
+
+    from senca_st.io import visium
+
+    expected = read_visium_section(folders["2.x"]["outs"])
+    monkeypatch.setattr(visium, "INDEX_CHUNK", 7)
+    assert np.array_equal(read_visium_section(folders["2.x"]["outs"]).X.toarray(), expected.X.toarray())
+    outs = tmp_path / "outs"
+    shutil.copytree(folders["2.x"]["outs"], outs)
+    with h5py.File(outs / "filtered_feature_bc_matrix.h5", "r+") as f:
+        indices = f["matrix"]["indices"]
+        assert indices.shape[0] > 3 * 7
+        indices[3 * 7 + 1] = int(f["matrix"]["shape"][0])  # one past the last gene, in the fourth chunk
+    with pytest.raises(InputError, match="damaged 10x HDF5 matrix: a gene index lies outside"):
+        read_visium_section(outs)

@@ -65,8 +65,12 @@ def refuse_repeats(names: pd.Index, path: Path, what: str, hint: str) -> None:
         raise InputError(path, f"{what.format(n=len(dup))}, e.g. {dup[0]!r}", hint)
 
 
-def numeric_columns(df: pd.DataFrame, columns, path: Path, what: str) -> pd.DataFrame:
-    """``columns`` of ``df`` as numbers; an InputError naming the first bad line and column."""
+def numeric_columns(df: pd.DataFrame, columns, path: Path, what: str, header_lines: int | None = 1) -> pd.DataFrame:
+    """``columns`` of ``df`` as numbers; an InputError naming the first bad line and column.
+
+    ``header_lines``: lines above the first row in the file (0 for a headerless CSV), so that the
+    line named is the file's own; None for a file without lines (Parquet): the row is named.
+    """
     df = df.copy()
     for col in columns:
         values = pd.to_numeric(df[col], errors="coerce")
@@ -75,9 +79,10 @@ def numeric_columns(df: pd.DataFrame, columns, path: Path, what: str) -> pd.Data
             i = int(np.argmax(bad.to_numpy()))
             raw = df[col].iloc[i]
             shown = "n/a" if pd.isna(raw) else repr(raw)
+            where = f"in row {i + 1}" if header_lines is None else f"on line {i + 1 + header_lines}"
             raise InputError(
                 path,
-                f"{what} has an empty or non-numeric {col} ({shown}) on line {i + 2} ({int(bad.sum())} such row(s))",
+                f"{what} has an empty or non-numeric {col} ({shown}) {where} ({int(bad.sum())} such row(s))",
                 f"Every row needs numeric {', '.join(columns)}.",
             )
         df[col] = values

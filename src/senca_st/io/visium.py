@@ -50,8 +50,9 @@ def _visium_positions(spatial_dir: Path) -> pd.DataFrame:
     parquet = spatial_dir / "tissue_positions.parquet"
     new, old = spatial_dir / "tissue_positions.csv", spatial_dir / "tissue_positions_list.csv"
     cols = ["barcode", "in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
+    header_lines: int | None = 1
     if parquet.exists():
-        source = parquet
+        source, header_lines = parquet, None
         try:
             df = pd.read_parquet(parquet)
         except Exception as err:  # pyarrow raises several types for a damaged file
@@ -59,7 +60,8 @@ def _visium_positions(spatial_dir: Path) -> pd.DataFrame:
     elif new.exists():
         source, df = new, read_table(new, "tissue positions", sep=",")
     elif old.exists():
-        source, df = old, read_table(old, "tissue positions", sep=",", header=None, names=cols)
+        source, header_lines = old, 0
+        df = read_table(old, "tissue positions", sep=",", header=None, names=cols)
     else:
         raise InputError(
             spatial_dir,
@@ -69,9 +71,23 @@ def _visium_positions(spatial_dir: Path) -> pd.DataFrame:
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise InputError(source, f"lacks column(s) {', '.join(missing)}", "Use Space Ranger's file unchanged.")
-    df = numeric_columns(df, cols[1:], source, "tissue positions file")
+    df = numeric_columns(df, cols[1:], source, "tissue positions file", header_lines)
     df["barcode"] = df["barcode"].astype(str)
     return df.set_index("barcode")
+
+
+#: Entries of a matrix's gene indices checked at a time: bounds the check's memory on Visium HD's
+#: 2 µm bins (hundreds of millions of entries), where scanpy reads the whole array next anyway.
+INDEX_CHUNK = 1 << 24
+
+
+def _indices_within(indices, n_genes: int) -> bool:
+    """Whether every entry of the h5py dataset ``indices`` lies in 0..n_genes-1, read in chunks."""
+    for start in range(0, indices.shape[0], INDEX_CHUNK):
+        block = indices[start : start + INDEX_CHUNK]
+        if block.min() < 0 or block.max() >= n_genes:
+            return False
+    return True
 
 
 def _check_sparse_matrix(h5: Path) -> None:
@@ -86,15 +102,16 @@ def _check_sparse_matrix(h5: Path) -> None:
     with h5py.File(h5, "r") as f:
         m = f["matrix"]
         n_genes, n_barcodes = (int(v) for v in m["shape"][()])
-        data, indices, indptr = m["data"], m["indices"][()], m["indptr"][()]
+        data, indices, indptr = m["data"], m["indices"], m["indptr"][()]
+        n_entries = indices.shape[0] if indices.ndim == 1 else -1
         problem = None
         if indptr.ndim != 1 or indptr.size != n_barcodes + 1:
             problem = f"indptr has {indptr.size} entries for {n_barcodes} barcodes"
-        elif indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != indices.size:
+        elif indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != n_entries:
             problem = "indptr does not run from 0 up to the number of entries"
         elif data.shape != indices.shape:
-            problem = f"data has {data.shape[0]} entries and indices {indices.size}"
-        elif indices.size and (indices.min() < 0 or indices.max() >= n_genes):
+            problem = f"data has {data.shape[0]} entries and indices {n_entries}"
+        elif not _indices_within(indices, n_genes):
             problem = f"a gene index lies outside 0..{n_genes - 1}"
         elif len(m["barcodes"]) != n_barcodes or len(m["features"]["id"]) != n_genes:
             problem = "barcodes or features do not match the matrix shape"
