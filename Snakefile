@@ -7,6 +7,8 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# Every default, with its reason; then the user's settings (config/config.yaml, --configfile).
+configfile: "src/senca_st/defaults.yaml"
 configfile: "config/config.yaml"
 
 

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 from loso import read_section
+from senca_st.defaults import load_config
 from senca_st.evaluation.metrics import agreement, n_regions
 from senca_st.io.section_image import ImageSource, h5ad_image_source
 from senca_st.method.baselines import baseline_embedding
@@ -89,7 +89,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = yaml.safe_load(args.config.read_text())
+    cfg = load_config(args.config)
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
     for section in args.sections.split(","):

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 import yaml
 
+from senca_st.defaults import load_config
 from senca_st.evaluation.metrics import agreement, n_regions
 from senca_st.io.sections import read_h5ad_section, read_st_section
 from senca_st.method.catalogue import train_settings
@@ -103,7 +104,7 @@ def main() -> None:
     sections = args.sections.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     grid = yaml.safe_load(Path(args.grid).read_text())["candidates"]
-    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    base = load_config(REPO / "config" / "config.yaml")
     rules = [(r.partition(":")[0], int(r.partition(":")[2] or 20)) for r in args.clustering.split(",")]
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)

@@ -385,20 +385,19 @@ def run_senca_rna(section: Section, k: int, seed: int, *, config: Path | None = 
     components, seeded like the pipeline's), so its row is what ``results/metrics/ari.tsv``
     would hold for one seed.
     """
-    import yaml
-
+    from senca_st.defaults import load_config
     from senca_st.method.catalogue import train_settings
     from senca_st.method.clustering import cluster_spots
     from senca_st.method.preprocess import preprocess_section
     from senca_st.method.training import train_section
 
-    cfg = yaml.safe_load(Path(config or REPO / "config" / "config.yaml").read_text())
-    a = preprocess_section(section.adata.copy(), n_top_genes=int(cfg["preprocess"]["n_top_genes"]))
+    cfg = load_config(config or REPO / "config" / "config.yaml")
+    a = preprocess_section(section.adata.copy(), **cfg["preprocess"])
     settings = {**train_settings(cfg["train"], "senca_rna"), "seed": seed}
     emb = train_section(a.X, a.obsm["spatial"], None, settings, log=lambda m: None).embedding
     method, pcs = cfg["cluster"]["method"], int(cfg["cluster"]["pcs"])
     kept = cluster_spots(emb, k, method=method, n_components=pcs, seed=seed)
-    note = f"config.yaml: {method} on {pcs} PCs"
+    note = f"pipeline settings: {method} on {pcs} PCs"
     # Every spot is scored, as for the peers: a spot preprocessing left out (too few counts) takes
     # the region of the nearest spot it kept.
     pos = pd.Index(a.obs_names).get_indexer(section.adata.obs_names.astype(str))

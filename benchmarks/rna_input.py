@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 from loso import DLPFC, HER2ST, dataset_of, read_section
 from peers import mclust_eee
+from senca_st.defaults import load_config
 from senca_st.evaluation.metrics import agreement, n_regions
 from senca_st.method.clustering import cluster_spots, leading_components
 from senca_st.method.model.graph import neighbour_index, propagate
@@ -87,7 +87,7 @@ def main() -> int:
     ap.add_argument("--mclust", action="store_true", help="cluster with pymclustr's EEE instead of the pipeline's mixture")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    base = load_config(REPO / "config" / "config.yaml")
     train, n_top = base["train"], base["preprocess"]["n_top_genes"]
     sections = args.sections.split(",")
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.mclust else None]

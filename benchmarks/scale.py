@@ -3,9 +3,11 @@
 Not a test: ``python benchmarks/scale.py [--sizes 10000,100000,500000] [--image] [--cores 2]``.
 
 For each size the demo tumour is generated at that many spots (``demo.n_spots``,
-``demo.pitch_px`` image pixels apart) in a fresh copy of the workflow, and the
-whole pipeline runs on it with one SENCA-st method (``senca_rna``; ``senca``
-with ``--image``) and one seed.  Snakemake's ``benchmark:`` file of each job
+``demo.pitch_px`` image pixels apart, the default unless ``--pitch-px``) in a
+fresh copy of the workflow, and the whole pipeline runs on it with one SENCA-st
+method (``senca_rna``; ``senca`` with ``--image``) at the default seeds (past
+``train.large_spots`` spots, the first ``train.large_seeds`` of them) unless
+``--seeds`` names others.  Snakemake's ``benchmark:`` file of each job
 gives its wall time and peak RSS (``max_rss``, the job's process tree); the
 script prints them per rule with the end-to-end wall time, the size of the
 intermediate files under ``results/`` and the ARI of the regions found against
@@ -32,14 +34,12 @@ OVERLAY = """\
 samples: config/scale_samples.tsv
 demo:
   n_spots: {n}
-  pitch_px: {pitch}
-tiling:
+{pitch}tiling:
   patch_px: {patch_px}
 features:
   encoder: {encoder}
 train:
-  seeds: [{seed}]
-  batch_spots: {batch_spots}
+{seeds}  batch_spots: {batch_spots}
 methods:
   with_image: [senca]
   without_image: [senca_rna]
@@ -51,7 +51,7 @@ def folder_bytes(path: Path) -> int:
 
 
 def run_size(n: int, image: bool, args: argparse.Namespace) -> pd.DataFrame:
-    work = Path(args.out) / f"{n}{'-image' if image else ''}-b{args.batch_spots}-s{args.seed}"
+    work = Path(args.out) / f"{n}{'-image' if image else ''}-b{args.batch_spots}-s{args.seeds or 'default'}"
     if work.exists():
         shutil.rmtree(work)
     copy_workflow(work)
@@ -59,7 +59,12 @@ def run_size(n: int, image: bool, args: argparse.Namespace) -> pd.DataFrame:
     overlay = work / "config" / "scale.yaml"
     overlay.write_text(
         OVERLAY.format(
-            n=n, pitch=args.pitch_px, patch_px=args.patch_px, encoder=args.encoder, seed=args.seed, batch_spots=args.batch_spots
+            n=n,
+            pitch=f"  pitch_px: {args.pitch_px}\n" if args.pitch_px else "",
+            patch_px=args.patch_px,
+            encoder=args.encoder,
+            seeds=f"  seeds: [{args.seeds}]\n" if args.seeds else "",
+            batch_spots=args.batch_spots,
         )
     )
     env = {**os.environ, "PYTHONPATH": str(work / "src")}
@@ -84,7 +89,7 @@ def run_size(n: int, image: bool, args: argparse.Namespace) -> pd.DataFrame:
         "spots": spots,
         "image": image,
         "batch_spots": args.batch_spots,
-        "seed": args.seed,
+        "seeds": int(jobs["rule"].eq("train").sum()),
         "wall_s": round(wall, 1),
         "pipeline_s_without_make_demo": round(wall - jobs.loc[jobs["rule"] == "make_demo", "seconds"].sum(), 1),
         "max_job_rss_gib": round(jobs["max_rss_mib"].max() / 1024, 2),
@@ -107,11 +112,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,500000")
     ap.add_argument("--image", action="store_true", help="with the generated H&E: senca (image + RNA); else senca_rna")
     ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--pitch-px", type=float, default=12.0, help="image pixels between neighbouring spots")
+    ap.add_argument("--pitch-px", type=float, default=0, help="demo.pitch_px, image pixels between neighbouring spots (0: the default)")
     ap.add_argument("--patch-px", type=int, default=224, help="tiling.patch_px")
     ap.add_argument("--encoder", default="efficientnet_lite0", help="features.encoder")
     ap.add_argument("--batch-spots", default="auto", help="train.batch_spots (0: the full graph at any size)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="", help="train.seeds, comma-separated (empty: the defaults)")
     ap.add_argument("--out", default="results/scale")
     ap.add_argument("--keep", action="store_true", help="keep each size's workflow copy and results")
     args = ap.parse_args()
@@ -121,7 +126,7 @@ def main() -> None:
         jobs = run_size(n, args.image, args)
         tables.append(jobs)
         summaries.append(jobs.attrs["summary"])
-    out = Path(args.out) / f"scale{'-image' if args.image else ''}-b{args.batch_spots}-s{args.seed}.tsv"
+    out = Path(args.out) / f"scale{'-image' if args.image else ''}-b{args.batch_spots}-s{args.seeds or 'default'}.tsv"
     pd.concat(tables).to_csv(out, sep="\t", index=False)
     print("\n" + pd.DataFrame(summaries).to_string(index=False))
     print(f"per-job table: {out}")

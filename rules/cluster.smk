@@ -58,12 +58,15 @@ rule cluster:
 # medoid seed, then a majority vote), at the path a baseline's clusters have.
 rule consensus:
     input:
-        clusters=expand(
-            "results/{{sample}}/methods/{{method}}/seed{seed}/clusters.tsv", seed=SEEDS
+        clusters=lambda wc: expand(
+            "results/{sample}/methods/{method}/seed{seed}/clusters.tsv",
+            seed=unit_seeds(wc.sample),
+            **wc,
         ),
-        embeddings=expand(
-            "results/{{sample}}/methods/{{method}}/seed{seed}/embedding.h5ad",
-            seed=SEEDS,
+        embeddings=lambda wc: expand(
+            "results/{sample}/methods/{method}/seed{seed}/embedding.h5ad",
+            seed=unit_seeds(wc.sample),
+            **wc,
         ),
     output:
         clusters="results/{sample}/methods/{method}/clusters.tsv",
@@ -79,7 +82,7 @@ rule consensus:
         "../envs/cluster.yaml"
     params:
         code=code_digest("method/consensus", "evaluation/matching"),
-        seeds=SEEDS,
+        seeds=lambda wc: unit_seeds(wc.sample),
     script:
         "../workflow/scripts/consensus.py"
 

@@ -438,15 +438,66 @@ if "seed" in config["train"]:
     )
 
 
-def method_runs(method):
+# Past train.large_spots spots a seed costs a whole tile's steps, however large the section, and
+# tiled seeds agree closely (docs/benchmarks.md "Scale"): such a unit runs the first
+# train.large_seeds seeds. Its size is known before it is read for the legacy ST array (HER2ST,
+# cSCC, at most 1007 spots) and the generated demo; other sections are counted once loaded
+# (load_section is a checkpoint), so `snakemake -n` lists their training after that.
+ST_ARRAY_SPOTS = 1007
+_SEED_NOTES = set()
+
+
+def _spots_bound(sample):
+    """The most spots ``sample`` can have, known from the sheet and config alone; None if unknown."""
+    row = _row(sample)
+    if row.get("counts", "") or row["dataset"] not in ("her2st", "cscc", "demo"):
+        return None
+    if row["dataset"] == "demo" and config["demo"]["n_spots"]:
+        return round(1.01 * config["demo"]["n_spots"])
+    return ST_ARRAY_SPOTS
+
+
+def unit_spots(unit):
+    """Spots of a section or group (groups/<id>): from the sheet where known, else its loaded spots.h5ad."""
+    import anndata
+
+    sections = GROUPS[unit[len(GROUP_DIR) :]] if unit.startswith(GROUP_DIR) else [unit]
+    bounds = [_spots_bound(s) for s in sections]
+    if None not in bounds:
+        return sum(bounds)
+    return sum(
+        anndata.read_h5ad(
+            checkpoints.load_section.get(sample=s).output[0], backed="r"
+        ).n_obs
+        for s in sections
+    )
+
+
+def unit_seeds(unit):
+    """The seeds a SENCA-st variant runs with on a section or group: train.seeds, or past
+    train.large_spots spots its first train.large_seeds (0: always every seed)."""
+    keep, limit = config["train"]["large_seeds"], config["train"]["large_spots"]
+    if not keep or len(SEEDS) <= keep or unit_spots(unit) <= limit:
+        return SEEDS
+    if unit not in _SEED_NOTES:
+        _SEED_NOTES.add(unit)
+        logger.warning(
+            f"NOTE: {unit} has more than {limit} spots (train.large_spots): SENCA-st methods run "
+            f"seeds {', '.join(map(str, SEEDS[:keep]))} of train.seeds (train.large_seeds: {keep}; 0 runs every seed)."
+        )
+    return SEEDS[:keep]
+
+
+def method_runs(sample, method):
     """A method's runs, as paths under results/{sample}/methods/: one per seed, or a baseline's one.
 
     A baseline is deterministic and runs once (senca_st.method.catalogue.seeded); a SENCA-st
-    variant runs once per seed into {method}/seed{seed}/ (senca_rna_joint: the
-    section's part of its group's runs, senca_rna_joint/seed{seed}/).
+    variant runs once per seed of unit_seeds into {method}/seed{seed}/ (senca_rna_joint: the
+    section's part of its group's runs, senca_rna_joint/seed{seed}/, with the group's seeds).
     """
     if senca_methods.seeded(base_method(method)):
-        return [f"{method}/seed{seed}" for seed in SEEDS]
+        unit = GROUP_DIR + section_group(sample) if method.endswith(JOINT) else sample
+        return [f"{method}/seed{seed}" for seed in unit_seeds(unit)]
     return [method]
 
 

@@ -6,7 +6,7 @@ rule evaluate:
         # the runs whose mean and sd are reported: one per seed, a baseline's single run
         runs=lambda wc: [
             f"results/{wc.sample}/methods/{run}/clusters.tsv"
-            for run in method_runs(wc.method)
+            for run in method_runs(wc.sample, wc.method)
         ],
     output:
         metrics="results/{sample}/methods/{method}/metrics.tsv",

@@ -1,4 +1,5 @@
-rule load_section:
+# A checkpoint: a section whose size the sheet does not tell is counted here (unit_seeds).
+checkpoint load_section:
     input:
         unpack(section_inputs),
     output:

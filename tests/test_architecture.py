@@ -14,10 +14,11 @@ PKG = REPO / "src" / "senca_st"
 #: What each sub-package may import of the package besides itself (docs/ARCHITECTURE.md, "Imports").
 MAY_IMPORT = {
     "errors": set(),
-    "io": {"errors"},
-    "evaluation": {"errors", "io"},
-    "method": {"errors", "device", "io", "evaluation", "samplesheet"},
-    "report": {"errors", "io", "evaluation", "method"},
+    "defaults": set(),
+    "io": {"errors", "defaults"},
+    "evaluation": {"errors", "defaults", "io"},
+    "method": {"errors", "defaults", "device", "io", "evaluation", "samplesheet"},
+    "report": {"errors", "defaults", "io", "evaluation", "method"},
 }
 
 

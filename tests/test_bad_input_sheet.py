@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from bad_input_files import error_lines, overlay, sheet_text, snakemake, terminal, workflow, write_section
+from senca_st.defaults import DEFAULTS_FILE, load_config, merged
 from senca_st.config_check import check_config, config_files_in_order, source_of, spots_needed
 from senca_st.errors import InputError
 from senca_st.io.her2st_manifest import load_manifest
@@ -102,8 +103,12 @@ def test_missing_labels_file_is_a_note_not_an_error(tmp_path):
 # --- config ----------------------------------------------------------------------------------------
 
 
+#: The Snakefile's own config files, lowest precedence first.
+CONFIG_FILES = [DEFAULTS_FILE, REPO / "config" / "config.yaml"]
+
+
 def base_config() -> dict:
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return load_config(REPO / "config" / "config.yaml")
 
 
 def overlay_file(tmp_path: Path, text: str) -> Path:
@@ -128,9 +133,9 @@ def overlay_file(tmp_path: Path, text: str) -> Path:
 def test_config_error_names_the_key_and_the_file_that_set_it(tmp_path, overlay_text, expected):
     ov = overlay_file(tmp_path, overlay_text)
     config = base_config()
-    _merge(config, yaml.safe_load(overlay_text))
+    config = merged(config, yaml.safe_load(overlay_text))
     with pytest.raises(InputError) as err:
-        check_config(config, SCHEMA, [REPO / "config" / "config.yaml", ov])
+        check_config(config, SCHEMA, [*CONFIG_FILES, ov])
     msg = str(err.value)
     assert msg.startswith(f"{ov}: ") and expected.format(overlay=ov) in msg and "\n" not in msg
 
@@ -139,7 +144,7 @@ def test_config_value_from_the_command_line_is_named_so(tmp_path):
     config = base_config()
     config["train"]["k"] = 0
     with pytest.raises(InputError, match=r"^--config: train.k is 0; it must be at least 1"):
-        check_config(config, SCHEMA, [REPO / "config" / "config.yaml"])
+        check_config(config, SCHEMA, CONFIG_FILES)
 
 
 def test_missing_config_key_names_every_file(tmp_path):
@@ -147,7 +152,7 @@ def test_missing_config_key_names_every_file(tmp_path):
     del config["train"]["epochs"]
     ov = overlay_file(tmp_path, "train:\n  k: 4\n")
     with pytest.raises(InputError) as err:
-        check_config(config, SCHEMA, [REPO / "config" / "config.yaml", ov])
+        check_config(config, SCHEMA, [*CONFIG_FILES, ov])
     assert "config key train.epochs is missing" in str(err.value)
     assert str(ov) in str(err.value)
 
@@ -164,10 +169,10 @@ def test_missing_config_key_names_every_file(tmp_path):
 )
 def test_unknown_config_key_stops_the_run_naming_file_key_and_nearest(tmp_path, overlay, key, nearest):
     config = base_config()
-    _merge(config, yaml.safe_load(overlay))
+    config = merged(config, yaml.safe_load(overlay))
     ov = overlay_file(tmp_path, overlay)
     with pytest.raises(InputError) as err:
-        check_config(config, SCHEMA, [REPO / "config" / "config.yaml", ov])
+        check_config(config, SCHEMA, [*CONFIG_FILES, ov])
     text = str(err.value)
     assert text.startswith(f"{ov}: unknown config key {key}."), text
     if nearest:
@@ -180,8 +185,8 @@ def test_shipped_configs_pass():
     for overlay_path in (None, "config/her2st.yaml", "config/test/basic.yaml", "config/test/full.yaml"):
         config = base_config()
         if overlay_path:
-            _merge(config, yaml.safe_load((REPO / overlay_path).read_text()))
-        check_config(config, SCHEMA, [REPO / "config" / "config.yaml"])
+            config = merged(config, yaml.safe_load((REPO / overlay_path).read_text()))
+        check_config(config, SCHEMA, CONFIG_FILES)
 
 
 def test_config_files_in_precedence_order():
@@ -204,14 +209,6 @@ def test_spots_needed_from_methods_and_k():
     assert spots_needed(train, ["rna_pca"], 5) == {"graph_k": 0, "n_clusters": 5}
     assert spots_needed(train, ["senca", "rna_pca"], 0) == {"graph_k": 4, "n_clusters": 0}
     assert spots_needed(train, ["senca", "senca_k16"], 7)["graph_k"] == 16
-
-
-def _merge(base: dict, extra: dict) -> None:
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
-        else:
-            base[k] = v
 
 
 # --- through Snakemake (parsing only) --------------------------------------------------------------

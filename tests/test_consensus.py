@@ -110,7 +110,6 @@ def test_bad_input():
 def test_seed_list_and_the_single_seed_form():
     assert methods.run_seeds({"seeds": [3, 0, 1]}) == [0, 1, 3]
     assert methods.run_seeds({"seeds": [0, 1], "seed": 7}) == [7]
-    assert methods.run_seeds({}) == [0]
     settings = methods.run_settings({"seeds": [0, 1], "epochs": 2}, "senca_k8", 1)
     assert settings["seed"] == 1 and "seeds" not in settings and settings["k"] == 8
     # the same settings however the overlays ordered them: the train rule's params do not change

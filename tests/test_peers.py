@@ -311,5 +311,5 @@ def test_senca_rna_row_is_the_pipelines_own_run(peers):
     sec = tiny_section(peers)
     sec.adata.X[5] = 0  # a spot with no counts: preprocessing leaves it out, yet every spot is scored
     r = run_on_tiny(peers, "senca_rna", section=sec)
-    assert r["note"].startswith("config.yaml: gmm on 10 PCs") and "1 spot(s) preprocessing left out" in r["note"]
+    assert r["note"].startswith("pipeline settings: gmm on 10 PCs") and "1 spot(s) preprocessing left out" in r["note"]
     assert r["n_spots"] == 100 and r["n_found"] == 3 and r["ari"] > 0.9

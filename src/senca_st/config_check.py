@@ -145,7 +145,7 @@ def check_config(config: Mapping[str, Any], schema: str | Path, config_files: Se
             raise InputError(
                 given,
                 f"config key {dotted} is missing",
-                "Add it to one of these files (config/config.yaml lists every key with its default).",
+                "Add it to one of these files (src/senca_st/defaults.yaml lists every key with its default).",
             )
         dotted = _dotted(key)
         where = source_of(key, config_files, config) or "--config"
@@ -171,7 +171,7 @@ def _refuse_unknown_keys(config: Mapping[str, Any], schema: Mapping[str, Any], c
                 where,
                 f"unknown config key {dotted}",
                 f"{guess}Valid keys{' of ' + _dotted(key) if key else ''}: {', '.join(props)} "
-                "(config/config.yaml lists every key with its default).",
+                "(src/senca_st/defaults.yaml lists every key with its default).",
             )
 
     walk(config, schema, [])
@@ -200,5 +200,5 @@ def spots_needed(train: Mapping[str, Any], section_methods: Iterable[str], n_clu
     k = 0
     for name in section_methods:
         if methods.method(name).kind == "senca":
-            k = max(k, int(methods.train_settings(dict(train), name).get("k", 0)))
+            k = max(k, int(methods.train_settings(dict(train), name)["k"]))
     return {"graph_k": k, "n_clusters": int(n_clusters)}

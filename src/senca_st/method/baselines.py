@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA
 from senca_st.method.scaling import standardised
 
 
-def pca_embedding(X: np.ndarray, n_components: int = 20, seed: int = 0) -> np.ndarray:
+def pca_embedding(X: np.ndarray, n_components: int, seed: int = 0) -> np.ndarray:
     """Standardise features, then PCA; components capped by the data's rank."""
     X = np.asarray(X, dtype=np.float64)
     n = min(n_components, X.shape[0] - 1, X.shape[1])

@@ -65,23 +65,22 @@ def method(name: str) -> Method:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}") from None
 
 
+#: Keys of the ``train:`` block that say which runs exist (the seeds; fewer of them past a size),
+#: not how one run trains: no run's settings hold them, so changing them retrains nothing.
+RUN_LIST_KEYS = ("seeds", "large_spots", "large_seeds")
+
+
 def train_settings(base: dict[str, Any], name: str) -> dict[str, Any]:
     """The training settings for SENCA-st variant ``name``: ``base`` with its overrides.
 
-    ``base`` is the config's ``train:`` block; defaults fill what it omits so an
-    older config keeps working.
+    ``base`` is the config's ``train:`` block (what it omits, training fills from
+    ``senca_st/defaults.yaml``), less the keys that say which runs exist
+    (:data:`RUN_LIST_KEYS`).
     """
     m = method(name)
     if m.kind != "senca":
         raise ValueError(f"{name} is a baseline, not a SENCA-st variant")
-    settings: dict[str, Any] = {
-        "cross_attention": True,
-        "hierarchy": True,
-        "use_image": True,
-    }
-    settings.update(base)
-    settings.update(m.overrides)
-    return settings
+    return {**{k: v for k, v in base.items() if k not in RUN_LIST_KEYS}, **m.overrides}
 
 
 def embedding_key(name: str) -> str:
@@ -111,7 +110,7 @@ def run_seeds(train: dict[str, Any]) -> list[int]:
     """
     if "seed" in train:
         return [int(train["seed"])]
-    return sorted({int(s) for s in train.get("seeds", [0])})
+    return sorted({int(s) for s in train["seeds"]})
 
 
 def run_settings(base: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
@@ -123,6 +122,6 @@ def run_settings(base: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
     overlays in another order (``train.seed`` from an overlay, say) must not
     retrain.
     """
-    settings = {k: v for k, v in train_settings(base, name).items() if k != "seeds"}
+    settings = train_settings(base, name)
     settings["seed"] = int(seed)
     return dict(sorted(settings.items()))

@@ -34,6 +34,7 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
+from senca_st.defaults import default
 from senca_st.errors import InputError
 from senca_st.samplesheet import AUTO_RANGE
 
@@ -202,8 +203,8 @@ def cluster_spots(
     embedding: np.ndarray,
     n_clusters: int,
     source: str = "",
-    method: str = "gmm",
-    n_components: int = 10,
+    method: str = default("cluster.method"),
+    n_components: int = default("cluster.pcs"),
     seed: int = 0,
 ) -> np.ndarray:
     """Region id (0..n_clusters-1) for each spot, by ``method`` (see the module docstring)."""

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from senca_st.defaults import default
 from senca_st.device import pick_device
 from senca_st.errors import InputError
 from senca_st.method.encoders import Encoder
@@ -40,8 +41,8 @@ def prepare_batch(patches: np.ndarray, encoder: Encoder, device: torch.device) -
 def extract_features(
     patches: np.ndarray | Iterable[np.ndarray],
     encoder: Encoder,
-    batch_size: int = 32,
-    device: str = "auto",
+    batch_size: int = default("features.batch_size"),
+    device: str = default("train.device"),
 ) -> np.ndarray:
     """uint8 RGB patches, (n, P, P, 3) or batches of them -> (n, encoder.dim) float32 features.
 

@@ -14,6 +14,7 @@ import anndata as ad
 import numpy as np
 import scanpy as sc
 
+from senca_st.defaults import default
 from senca_st.errors import InputError
 
 LOG = logging.getLogger("senca_st")
@@ -21,9 +22,9 @@ LOG = logging.getLogger("senca_st")
 
 def preprocess_section(
     adata: ad.AnnData,
-    n_top_genes: int = 500,
-    min_spots_per_gene: int = 3,
-    min_counts_per_spot: int = 10,
+    n_top_genes: int = default("preprocess.n_top_genes"),
+    min_spots_per_gene: int = default("preprocess.min_spots_per_gene"),
+    min_counts_per_spot: int = default("preprocess.min_counts_per_spot"),
     source: str = "",
     min_spots: dict | None = None,
 ) -> ad.AnnData:

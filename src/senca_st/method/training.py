@@ -11,7 +11,7 @@ so its memory stays that of a ``batch_spots`` section.
 An *epoch* here is ``steps_per_epoch`` such full-graph steps: with one graph,
 a literal pass over the data is a single gradient step, and the paper's 10
 epochs of mini-batches would otherwise be 10 steps.  See ``DEFAULT_SETTINGS``
-for the values chosen and why.
+(from ``senca_st/defaults.yaml``) for the values and why.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from senca_st.defaults import defaults
 from senca_st.device import pick_device
 from senca_st.errors import InputError
+from senca_st.method.catalogue import RUN_LIST_KEYS
 from senca_st.method.model.graph import index_with_self
 from senca_st.method.model.hierarchy import assign_windows, contrastive_terms
 from senca_st.method.model.senca import SencaModel
@@ -38,47 +40,12 @@ from senca_st.method.scaling import standardised
 
 LOG = logging.getLogger("senca_st")
 
-#: Settings used when the config's ``train:`` block omits them.  Paper values
-#: unless noted: hidden 256, embedding 128, dropout 0.2, 10 epochs, lr 5e-4,
-#: k 4, lambda_mse 40.
+#: Settings used when a call gives none: the ``train:`` block of the one defaults file
+#: (``senca_st/defaults.yaml``, paper values unless it says otherwise) without the keys that
+#: list runs, and the first of its seeds.
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "hidden": 256,
-    "embedding": 128,
-    "dropout": 0.2,
-    "epochs": 10,
-    "lr": 5e-4,
-    "k": 4,
-    "lambda_mse": 40.0,
-    "temperature": 0.5,
-    # spots per spatial window of the hierarchical loss (a grid cell holds about this many spots)
-    "window": 16,
-    "seed": 0,
-    "device": "auto",
-    "cross_attention": True,
-    "hierarchy": True,
-    # with the hierarchy, also contrast the views spot by spot (the paper's levels are windows + global)
-    "spot_contrast": False,
-    "use_image": True,
-    # --- not in the paper's text; ours
-    "heads": 4,
-    "layers": 1,
-    # message-passing hops per layer and the weight kept on the layer's input (APPNP-style)
-    "hops": 10,
-    "alpha": 0.2,
-    # full-graph optimisation steps per epoch (one graph per section; see the module docstring)
-    "steps_per_epoch": 10,
-    # most spots (and windows) in one NT-Xent: bounds its memory at max_contrast^2
-    "max_contrast": 1024,
-    "weight_decay": 0.0,
-    # the RNA branch reads the top principal components of the HVGs (0: the HVGs themselves)
-    "rna_pcs": 20,
-    # with rna_pcs 0: z-score each gene before the model
-    "scale_genes": True,
-    # return the embedding L2-normalised per spot (clustering on unit vectors)
-    "normalise_embedding": False,
-    # sections of more spots train in spatial mini-batches of about this many (senca_st.method.model.tiles);
-    # auto: 20000 on the CPU, what half the free memory holds on a GPU; 0: always the full graph
-    "batch_spots": "auto",
+    **{k: v for k, v in defaults()["train"].items() if k not in RUN_LIST_KEYS},
+    "seed": defaults()["train"]["seeds"][0],
 }
 
 

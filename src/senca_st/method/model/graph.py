@@ -78,12 +78,15 @@ def neighbour_attention(
     """
     n, d = q.shape
     dh = d // heads
-    qh = q.view(n, heads, dh)
-    kh = k[index].view(n, index.shape[1], heads, dh)  # (n, m, h, dh)
-    vh = v[index].view(n, index.shape[1], heads, dh)
-    scores = torch.einsum("nhd,nmhd->nhm", qh, kh) / math.sqrt(dh)
-    att = torch.softmax(scores, dim=-1)
-    return torch.einsum("nhm,nmhd->nhd", att, vh).reshape(n, d)
+    qh = q.view(n, 1, heads, dh)
+    # F.embedding is the gather k[index]; its backward accumulates rows in one pass, where
+    # indexing's backward (index_put with accumulate) sorts under deterministic algorithms.
+    kh = F.embedding(index, k).view(n, index.shape[1], heads, dh)  # (n, m, h, dh)
+    vh = F.embedding(index, v).view(n, index.shape[1], heads, dh)
+    # products summed in place of einsum: einsum makes n*heads batched products of m numbers
+    scores = (qh * kh).sum(-1) / math.sqrt(dh)  # (n, m, h)
+    att = torch.softmax(scores, dim=1)
+    return (att.unsqueeze(-1) * vh).sum(1).reshape(n, d)
 
 
 def check_heads(dim: int, heads: int) -> None:
