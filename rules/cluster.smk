@@ -14,7 +14,7 @@ rule baseline_embedding:
         "benchmarks/runs/baseline_embedding/{sample}/{method}.tsv"
     wildcard_constraints:
         sample=unit_pattern(),
-        method="rna_pca|image_only|concat",
+        method=baseline_pattern(),
     conda:
         "../envs/cluster.yaml"
     params:

@@ -522,6 +522,11 @@ def seeded_pattern():
     return "|".join(m for m in senca_methods.METHODS if senca_methods.seeded(m))
 
 
+def baseline_pattern():
+    """The baselines by name, exactly (methods of the catalogue that run once, unseeded)."""
+    return "|".join(m for m in senca_methods.METHODS if not senca_methods.seeded(m))
+
+
 def joint_run_pattern():
     """A section's part of a group run: senca_rna_joint/seed0, senca_rna_joint, rna_pca_joint."""
     return f"(?:{'|'.join(senca_methods.METHODS)}){JOINT}(?:/seed[0-9]+)?"
