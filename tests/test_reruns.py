@@ -39,7 +39,7 @@ def snakemake(wf: Path, *args: str) -> str:
 def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
     """(rule, wildcards) of every job a dry run lists."""
     jobs = []
-    for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", output, flags=re.M):
+    for m in re.finditer(r"^(?:local)?(?:rule|checkpoint) (\w+):\n((?:[ \t]+.*\n?)*)", output, flags=re.M):
         wc = re.search(r"^\s+wildcards: (.*)$", m.group(2), flags=re.M)
         wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
         jobs.append((m.group(1), wildcards))
