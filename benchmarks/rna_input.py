@@ -39,6 +39,7 @@ from peers import mclust_eee
 from senca_st.defaults import load_config
 from senca_st.evaluation.metrics import agreement, n_regions
 from senca_st.method.clustering import cluster_spots, leading_components
+from senca_st.method.neighbourhood import graph_k
 from senca_st.method.model.graph import neighbour_index, propagate
 from senca_st.method.preprocess import preprocess_section
 from senca_st.method.scaling import standardised
@@ -95,7 +96,7 @@ def main() -> int:
     rows = []
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
         for s, a in data.items():
-            E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, int(train["k"]), int(train["hops"]), float(train["alpha"]))
+            E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, graph_k(train["k"], a.obsm["spatial"]), int(train["hops"]), float(train["alpha"]))
             labels = a.obs["label"]
             for seed in seeds:
                 ari = agreement(labels, clusters(E, n_regions(labels), pcs, seed, args.mclust))["ari"]

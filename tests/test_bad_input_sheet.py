@@ -119,7 +119,7 @@ def overlay_file(tmp_path: Path, text: str) -> Path:
     "overlay_text, expected",
     [
         ("train:\n  k: -1\n", "train.k is -1; it must be at least 1. Fix train.k in {overlay}."),
-        ("train:\n  k: four\n", "train.k is 'four'; it must be a whole number. Fix train.k in {overlay}."),
+        ("train:\n  k: four\n", "train.k is 'four'; it must be a number of nearest spots, or auto"),
         ("train:\n  epochs: 2.5\n", "train.epochs is 2.5; it must be a whole number"),
         ("train:\n  lr: 0\n", "train.lr is 0; it must be greater than 0"),
         ("train:\n  device: gpu\n", "train.device is 'gpu'; it must be auto, cpu, cuda or cuda:N"),

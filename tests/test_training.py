@@ -138,3 +138,14 @@ def test_a_section_above_batch_spots_trains_in_tiles(use_image):
     whole_lines = []
     train_section(x, coords, f, {**settings, "epochs": 1, "batch_spots": 0}, log=whole_lines.append)
     assert not any("tiles" in line for line in whole_lines)  # 0: the full graph
+
+
+def test_k_auto_links_each_spot_to_its_lattice_ring():
+    x, coords, f = section()
+    hexagonal = coords.copy()
+    hexagonal[:, 0] += 50 * ((hexagonal[:, 1] // 100) % 2)  # odd rows shifted half a pitch
+    hexagonal[:, 1] *= np.sqrt(3) / 2
+    for where, expected in ((coords, 4), (hexagonal, 6)):
+        lines = []
+        r = train_section(x, where, f, {**TINY, "k": "auto", "epochs": 1}, log=lines.append)
+        assert r.settings["k"] == expected and any(f"k = {expected}: the first ring" in line for line in lines)

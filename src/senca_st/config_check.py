@@ -196,9 +196,11 @@ def spots_needed(train: Mapping[str, Any], section_methods: Iterable[str], n_clu
     preprocess step can say which requirement a section fails.
     """
     from senca_st.method import catalogue as methods
+    from senca_st.method.neighbourhood import LARGEST_RING
 
     k = 0
     for name in section_methods:
         if methods.method(name).kind == "senca":
-            k = max(k, int(methods.train_settings(dict(train), name)["k"]))
+            value = methods.train_settings(dict(train), name)["k"]
+            k = max(k, LARGEST_RING if value == "auto" else int(value))
     return {"graph_k": k, "n_clusters": int(n_clusters)}

@@ -1,7 +1,9 @@
 """The spot graph: each spot linked to its k nearest spots on the tissue.
 
 SENCA-st connects every spot to its k spatially nearest spots (k=4 in the
-paper, the best of 4/8/16).  PyG's ``knn_graph`` needs pyg-lib, which is not on
+paper, the best of 4/8/16, on ST's square lattice); ``k: auto`` takes the
+lattice's own first ring (:func:`ring_size`: 4 on a square lattice, 6 on a
+hexagonal one).  PyG's ``knn_graph`` needs pyg-lib, which is not on
 PyPI, so the graph is built with scikit-learn's BallTree; the result is a PyG
 style ``edge_index`` that the graph transformer and the neighbourhood
 cross-attention both consume.
@@ -45,3 +47,34 @@ def spot_spacing(coords: np.ndarray) -> float:
     nbrs = nearest_spots(coords, 1)[:, 0]
     d = np.linalg.norm(np.asarray(coords, dtype=np.float64) - np.asarray(coords, dtype=np.float64)[nbrs], axis=1)
     return float(np.median(d))
+
+
+#: Spots within this many spot spacings of a spot form its first ring: beyond the first ring of
+#: the square and hexagonal lattices (1), short of the square's diagonals (1.41) and the hexagonal
+#: second ring (1.73), with room for the jitter of ST's measured spot positions.
+RING_REACH = 1.3
+
+#: The largest first ring (the hexagonal lattice's): what ``k: auto`` may need before the spots are known.
+LARGEST_RING = 6
+
+
+def ring_size(coords: np.ndarray) -> int:
+    """How many neighbours a spot inside the tissue has in its first ring: 4 on ST's square
+    lattice (and Visium HD's square bins), 6 on Visium's hexagonal one.
+
+    The most common count of other spots within ``RING_REACH`` spot spacings (spots at the
+    tissue's edge have fewer, so the mode, not the maximum).  ``train.k: auto`` links each spot
+    to exactly its first ring, as Banksy's ``k_geom`` is 6 on Visium and 4 on ST: with k = 4 on
+    a hexagonal lattice each spot would keep 4 of 6 equidistant neighbours, chosen by index order.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.shape[0] < 2:
+        raise ValueError(f"the first ring needs at least 2 spots, got {coords.shape[0]}")
+    reach = RING_REACH * spot_spacing(coords)
+    counts = BallTree(coords).query_radius(coords, r=reach, count_only=True) - 1
+    return max(1, int(np.bincount(counts).argmax()))
+
+
+def graph_k(k: int | str, coords: np.ndarray) -> int:
+    """``train.k`` for these spots: a number as given, ``auto`` their lattice's first ring (:func:`ring_size`)."""
+    return ring_size(coords) if k == "auto" else int(k)

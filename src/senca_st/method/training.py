@@ -35,7 +35,7 @@ from senca_st.method.model.graph import index_with_self
 from senca_st.method.model.hierarchy import assign_windows, contrastive_terms
 from senca_st.method.model.senca import SencaModel
 from senca_st.method.model.tiles import Tile, batch_spots_for, receptive_hops, spatial_tiles
-from senca_st.method.neighbourhood import nearest_spots
+from senca_st.method.neighbourhood import graph_k, nearest_spots
 from senca_st.method.scaling import standardised
 
 LOG = logging.getLogger("senca_st")
@@ -135,8 +135,11 @@ def _check_inputs(expression: np.ndarray, coords: np.ndarray, image_features: np
         raise TrainingError(f"expression must be a non-empty (spots, genes) matrix, got shape {expression.shape}")
     if coords.shape != (n, 2):
         raise TrainingError(f"coordinates have shape {coords.shape}, expected ({n}, 2)")
-    if n <= int(s["k"]):
-        raise TrainingError(f"a section needs more than k={s['k']} spots, this one has {n}", "Lower train.k.")
+    if n < 2:
+        raise TrainingError(f"a section needs at least 2 spots, this one has {n}")
+    k = graph_k(s["k"], coords)
+    if n <= k:
+        raise TrainingError(f"a section needs more than k={k} spots, this one has {n}", "Lower train.k.")
     if not np.isfinite(expression).all():
         raise TrainingError("expression has NaN or infinite values", "Check the preprocessing output.")
     if s["use_image"]:
@@ -169,6 +172,9 @@ def train_section(
     if image_features is not None:
         image_features = np.asarray(image_features, dtype=np.float32)
     _check_inputs(expression, coords, image_features, s)
+    if s["k"] == "auto":
+        s["k"] = graph_k("auto", coords)
+        log(f"k = {s['k']}: the first ring of this section's spot lattice (train.k: auto)")
     device = pick_device(s["device"], log, "training")
     n = expression.shape[0]
 
