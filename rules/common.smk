@@ -457,18 +457,28 @@ def _spots_bound(sample):
     return ST_ARRAY_SPOTS
 
 
-def unit_spots(unit):
-    """Spots of a section or group (groups/<id>): from the sheet where known, else its loaded spots.h5ad."""
+@functools.cache
+def _spots_in_file(path, mtime_ns):
     import anndata
 
+    return anndata.read_h5ad(path, backed="r").n_obs
+
+
+def _loaded_spots(path):
+    """Spots in a loaded spots.h5ad, read once per version of the file: the input functions
+    asking run many times, and a rerun of load_section in the same run writes a new version.
+    """
+    return _spots_in_file(path, os.stat(path).st_mtime_ns)
+
+
+def unit_spots(unit):
+    """Spots of a section or group (groups/<id>): from the sheet where known, else its loaded spots.h5ad."""
     sections = GROUPS[unit[len(GROUP_DIR) :]] if unit.startswith(GROUP_DIR) else [unit]
     bounds = [_spots_bound(s) for s in sections]
     if None not in bounds:
         return sum(bounds)
     return sum(
-        anndata.read_h5ad(
-            checkpoints.load_section.get(sample=s).output[0], backed="r"
-        ).n_obs
+        _loaded_spots(checkpoints.load_section.get(sample=s).output[0])
         for s in sections
     )
 

@@ -129,7 +129,8 @@ def rna_input(expression: np.ndarray, n_pcs: int, scale_genes: bool, seed: int) 
     return standardised(expression) if scale_genes else expression
 
 
-def _check_inputs(expression: np.ndarray, coords: np.ndarray, image_features: np.ndarray | None, s: dict) -> None:
+def _check_inputs(expression: np.ndarray, coords: np.ndarray, image_features: np.ndarray | None, s: dict) -> int:
+    """Raise :class:`TrainingError` for inputs training cannot use; return the graph's k (``auto`` resolved)."""
     n = expression.shape[0]
     if expression.ndim != 2 or n == 0 or expression.shape[1] == 0:
         raise TrainingError(f"expression must be a non-empty (spots, genes) matrix, got shape {expression.shape}")
@@ -149,6 +150,7 @@ def _check_inputs(expression: np.ndarray, coords: np.ndarray, image_features: np
             raise TrainingError(f"{image_features.shape[0]} image feature rows for {n} spots")
         if not np.isfinite(image_features).all():
             raise TrainingError("image features have NaN or infinite values", "Re-run the image_features rule.")
+    return k
 
 
 def train_section(
@@ -171,10 +173,10 @@ def train_section(
     coords = np.asarray(coords, dtype=np.float64)
     if image_features is not None:
         image_features = np.asarray(image_features, dtype=np.float32)
-    _check_inputs(expression, coords, image_features, s)
+    k = _check_inputs(expression, coords, image_features, s)
     if s["k"] == "auto":
-        s["k"] = graph_k("auto", coords)
-        log(f"k = {s['k']}: the first ring of this section's spot lattice (train.k: auto)")
+        log(f"k = {k}: the first ring of this section's spot lattice (train.k: auto)")
+    s["k"] = k
     device = pick_device(s["device"], log, "training")
     n = expression.shape[0]
 
