@@ -10,7 +10,9 @@ Sections with their real H&E, read as the pipeline reads them:
   and the upstream viewer PNG ``app/www/imgs/A1_HE_image_dark.png`` at
   ``image_scale`` 0.2876 (its README: 2000 px across a 6954 px frame);
 - DLPFC 151673 / 151674: the ``.h5ad`` under ``--dlpfc``, its lowres H&E from
-  ``uns['spatial']`` at ``tissue_lowres_scalef``.
+  ``uns['spatial']`` at ``tissue_lowres_scalef``;
+- ``demo``: the embedded demo section (``make demo``'s), generated under ``--cache``
+  with its own image at the spot coordinates' resolution.
 
 Image features come from the pipeline's encoder (``--encoder``, default
 efficientnet_lite0) on the pipeline's patches, cached under ``--cache``.  Each
@@ -51,7 +53,30 @@ A1_SCALE = 0.2876  # ../shared/data/her2st/README.md: the viewer PNG is 2000/695
 METHODS = "rna_pca,image_only,concat,senca_rna,senca,senca_no_crossattn,senca_no_hierarchy"
 
 
-def image_of(section: str, her2st: Path, dlpfc: Path) -> ImageSource:
+def demo_files(cache: Path) -> dict[str, Path]:
+    """The demo section's files (written once under ``cache``)."""
+    from senca_st.io.demo import make_demo_section
+
+    out = cache / "demo"
+    files = {"counts": out / "counts.tsv.gz", "spots": out / "spots.tsv", "image": out / "image.png", "labels": out / "labels.tsv"}
+    if not all(p.exists() for p in files.values()):
+        files = make_demo_section(out)
+    return files
+
+
+def load_section(section: str, her2st: Path, dlpfc: Path, cache: Path):
+    """A labelled section as the pipeline reads it (the demo's files generated on first use)."""
+    if section == "demo":
+        from senca_st.io.sections import read_st_section
+
+        f = demo_files(cache)
+        return read_st_section(f["counts"], f["spots"], f["labels"])
+    return read_section(section, her2st, dlpfc)
+
+
+def image_of(section: str, her2st: Path, dlpfc: Path, cache: Path) -> ImageSource:
+    if section == "demo":
+        return ImageSource(demo_files(cache)["image"])
     if section == "A1":
         return ImageSource(her2st / "app" / "www" / "imgs" / "A1_HE_image_dark.png", A1_SCALE)
     source = h5ad_image_source(dlpfc / f"{section}.h5ad", section)
@@ -93,8 +118,9 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
     for section in args.sections.split(","):
-        raw = read_section(section, args.her2st, args.dlpfc)
-        feats_all = features(section, raw, image_of(section, args.her2st, args.dlpfc), args.encoder, args.cache, cfg["tiling"])
+        raw = load_section(section, args.her2st, args.dlpfc, args.cache)
+        source = image_of(section, args.her2st, args.dlpfc, args.cache)
+        feats_all = features(section, raw, source, args.encoder, args.cache, cfg["tiling"])
         pre = preprocess_section(raw, **cfg["preprocess"])
         F = feats_all[raw.obs_names.get_indexer(pre.obs_names)]
         X = np.asarray(pre.X)

@@ -33,6 +33,7 @@ from senca_st.errors import InputError
 from senca_st.method.catalogue import RUN_LIST_KEYS
 from senca_st.method.model.graph import index_with_self
 from senca_st.method.model.hierarchy import assign_windows, contrastive_terms
+from senca_st.method.model.infomax import infomax_loss
 from senca_st.method.model.senca import SencaModel
 from senca_st.method.model.tiles import Tile, batch_spots_for, receptive_hops, spatial_tiles
 from senca_st.method.neighbourhood import graph_k, nearest_spots
@@ -207,6 +208,7 @@ def train_section(
                 alpha=float(s["alpha"]),
                 cross_attention=bool(s["cross_attention"]),
                 use_image=bool(s["use_image"]),
+                graph_contrast=float(s["graph_contrast"]) > 0,
             ).to(device)
             x_all = torch.from_numpy(x_np)
             f_all = torch.from_numpy(f_np) if f_np is not None else None
@@ -236,7 +238,11 @@ def train_section(
                         order = torch.randperm(len(tiles), generator=gen).tolist()
                     b = whole or _batch(tiles[order.pop()], x_all, f_all, device)
                     model.train()
-                    out = model(b.x, b.f, b.index)
+                    # the infomax term's corrupted graph: the tile's spots in a seeded random order
+                    corrupt = (
+                        torch.randperm(b.x.shape[0], generator=gen).to(device) if float(s["graph_contrast"]) > 0 else None
+                    )
+                    out = model(b.x, b.f, b.index, corrupt)
                     c = b.n_core  # loss on the tile's core only: its halo spots lack outer neighbours
                     terms = {"mse": F.mse_loss(out["recon_x"][:c], b.x[:c])}
                     if "recon_f" in out:
@@ -248,6 +254,10 @@ def train_section(
                             spot_level=bool(s["spot_contrast"]),
                         )
                     )
+                    if corrupt is not None:
+                        terms["infomax"] = float(s["graph_contrast"]) * infomax_loss(
+                            out["infomax_real"][:c], out["infomax_fake"][:c]
+                        )
                     for name, value in terms.items():
                         if not torch.isfinite(value):
                             raise TrainingError(

@@ -14,6 +14,7 @@ from torch import nn
 
 from senca_st.method.model.cross_attention import NeighbourCrossAttention
 from senca_st.method.model.graph import GraphTransformerEncoder
+from senca_st.method.model.infomax import Infomax
 from senca_st.method.model.image import ImageHead
 
 
@@ -37,6 +38,7 @@ class SencaModel(nn.Module):
         alpha: float = 0.5,
         cross_attention: bool = True,
         use_image: bool = True,
+        graph_contrast: bool = False,
     ) -> None:
         super().__init__()
         self.use_image = use_image
@@ -53,6 +55,8 @@ class SencaModel(nn.Module):
                 self.cross = NeighbourCrossAttention(hidden, heads)
         self.reduce = _mlp(2 * hidden if use_image else hidden, hidden, embedding)
         self.decoder = _mlp(embedding, hidden, n_genes)
+        if graph_contrast:
+            self.infomax = Infomax(hidden)
 
     def _encode(self, x: torch.Tensor, f: torch.Tensor | None, index: torch.Tensor):
         rna = self.rna_proj(self.rna(x, index))
@@ -62,7 +66,9 @@ class SencaModel(nn.Module):
         r, i = self.cross(rna, img, index) if self.use_cross else (rna, img)
         return self.reduce(torch.cat([r, i], dim=1)), rna, img
 
-    def forward(self, x: torch.Tensor, f: torch.Tensor | None, index: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, f: torch.Tensor | None, index: torch.Tensor, corrupt: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Training pass: ``embedding``, ``recon_x`` (, ``recon_f``) and the two contrastive views."""
         if self.use_image and f is None:
             raise ValueError("this model uses the image but no image features were given")
@@ -75,6 +81,10 @@ class SencaModel(nn.Module):
             # a second pass draws a different dropout mask: a second view of the same spots
             out["view_a"] = self.rna_view(rna)
             out["view_b"] = self.rna_view(self.rna_proj(self.rna(x, index)))
+        if corrupt is not None:
+            # the corrupted graph: the same spot graph carrying the expression of shuffled spots
+            fake = self.rna_proj(self.rna(x[corrupt], index))
+            out["infomax_real"], out["infomax_fake"] = self.infomax(rna, fake, index)
         return out
 
     @torch.no_grad()
