@@ -5,7 +5,7 @@ Each size runs in a fresh subprocess so its peak RSS (ru_maxrss) is its own.
 Sections are a square lattice with random expression (500 genes) and, with
 ``--image``, random 2048-d image features; 100k spots train fewer epochs.
 ``--batch-spots 0`` trains on the full graph at any size (the default ``auto``
-trains sections past 20k spots in spatial mini-batches).
+trains sections past 15k spots on the CPU in spatial mini-batches).
 """
 
 from __future__ import annotations

@@ -25,15 +25,17 @@ import torch
 from senca_st.method.model.graph import index_with_self
 from senca_st.method.model.hierarchy import assign_windows
 
-#: Spots per tile's core on the CPU when ``train.batch_spots`` is ``auto``: the step's memory
-#: stays near 2 GiB (benchmarks/scale.py), and sections up to this size train on the full graph.
-CPU_BATCH_SPOTS = 20_000
+#: Spots per tile's core on the CPU when ``train.batch_spots`` is ``auto``; sections up to this size
+#: train on the full graph.  Past it a seed costs one tile's steps however large the section, so
+#: this sets a large section's training time: at 15k (a tile + halo of about 17.5k spots) a 100k
+#: section's three seeds take about 14 min on 2 cores (docs/benchmarks.md "Scale").
+CPU_BATCH_SPOTS = 15_000
 
 #: Memory one spot of a tile takes in a training step, image + RNA at the defaults (hidden 256,
-#: 10 hops), inputs included: full-graph peak RSS grew 1583 MiB from 10k to 20k spots on the CPU
-#: (benchmarks/bench_memory.py --image --batch-spots 0; README "Scale").  A GPU's tile is sized
-#: from its free memory with this figure.
-BYTES_PER_SPOT = 166_000
+#: 10 hops, the infomax term's corrupted pass), inputs included: full-graph peak RSS grew 1789 MiB
+#: from 10k to 20k spots on the CPU (benchmarks/bench_memory.py --image --batch-spots 0 --sizes
+#: 10000,20000; docs/benchmarks.md).  A GPU's tile is sized from its free memory with this figure.
+BYTES_PER_SPOT = 188_000
 
 
 @dataclass(frozen=True)
