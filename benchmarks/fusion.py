@@ -55,12 +55,11 @@ METHODS = "rna_pca,image_only,concat,senca_rna,senca,senca_no_crossattn,senca_no
 
 def demo_files(cache: Path) -> dict[str, Path]:
     """The demo section's files (written once under ``cache``)."""
-    from senca_st.io.demo import make_demo_section
+    from senca_st.io.demo import demo_paths, make_demo_section
 
-    out = cache / "demo"
-    files = {"counts": out / "counts.tsv.gz", "spots": out / "spots.tsv", "image": out / "image.png", "labels": out / "labels.tsv"}
+    files = demo_paths(cache / "demo")
     if not all(p.exists() for p in files.values()):
-        files = make_demo_section(out)
+        files = make_demo_section(cache / "demo")
     return files
 
 

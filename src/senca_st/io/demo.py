@@ -227,6 +227,13 @@ def _paint(shape: tuple[int, int], geometry: tuple[float, float, int, int], rng:
     return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(0.8)))
 
 
+def demo_paths(out_dir: str | Path) -> dict[str, Path]:
+    """The files :func:`make_demo_section` writes into ``out_dir``, by role."""
+    out_dir = Path(out_dir)
+    names = {"counts": "counts.tsv.gz", "spots": "spots.tsv", "image": "image.png", "labels": "labels.tsv"}
+    return {role: out_dir / name for role, name in names.items()}
+
+
 def make_demo_section(
     out_dir: str | Path,
     seed: int = default("demo.seed"),
@@ -268,7 +275,7 @@ def make_demo_section(
         serial = {"section_rng": np.random.default_rng([seed, section]), "depth": SERIAL_DEPTH, "batch_sd": SERIAL_BATCH_SD}
     chunks = _counts(spots["region"].to_numpy(), rng, n_genes, markers, **serial)
     genes = [f"GENE{i:04d}" for i in range(n_genes)]
-    paths = {k: out_dir / f for k, f in [("counts", "counts.tsv.gz"), ("spots", "spots.tsv"), ("image", "image.png"), ("labels", "labels.tsv")]}
+    paths = demo_paths(out_dir)
 
     with atomic_path(paths["counts"]) as tmp, gzip.open(tmp, "wt", compresslevel=COMPRESSION) as fh:
         start = 0
