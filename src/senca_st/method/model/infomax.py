@@ -23,12 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from senca_st.method.model.graph import neighbour_mean
+
 
 def neighbourhood_summary(h: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """(n, d) sigmoid of each spot's normalised mean over ``index[i]`` (itself and its neighbours)."""
-    # F.embedding (a gather) rather than embedding_bag: the summary carries a gradient, and
-    # embedding_bag's backward is slow under deterministic algorithms on the CPU.
-    return torch.sigmoid(F.normalize(F.embedding(index, h).mean(1), dim=1))
+    return torch.sigmoid(F.normalize(neighbour_mean(h, index), dim=1))
 
 
 class Infomax(nn.Module):
