@@ -180,6 +180,7 @@ def train_section(
     s["k"] = k
     device = pick_device(s["device"], log, "training")
     n = expression.shape[0]
+    infomax_weight = float(s["graph_contrast"])
 
     x_np = rna_input(expression, int(s["rna_pcs"]), bool(s["scale_genes"]), int(s["seed"]))
     f_np = standardised(image_features) if s["use_image"] else None
@@ -208,7 +209,7 @@ def train_section(
                 alpha=float(s["alpha"]),
                 cross_attention=bool(s["cross_attention"]),
                 use_image=bool(s["use_image"]),
-                graph_contrast=float(s["graph_contrast"]) > 0,
+                graph_contrast=infomax_weight > 0,
             ).to(device)
             x_all = torch.from_numpy(x_np)
             f_all = torch.from_numpy(f_np) if f_np is not None else None
@@ -239,9 +240,7 @@ def train_section(
                     b = whole or _batch(tiles[order.pop()], x_all, f_all, device)
                     model.train()
                     # the infomax term's corrupted graph: the tile's spots in a seeded random order
-                    corrupt = (
-                        torch.randperm(b.x.shape[0], generator=gen).to(device) if float(s["graph_contrast"]) > 0 else None
-                    )
+                    corrupt = torch.randperm(b.x.shape[0], generator=gen).to(device) if infomax_weight > 0 else None
                     out = model(b.x, b.f, b.index, corrupt)
                     c = b.n_core  # loss on the tile's core only: its halo spots lack outer neighbours
                     terms = {"mse": F.mse_loss(out["recon_x"][:c], b.x[:c])}
@@ -255,7 +254,7 @@ def train_section(
                         )
                     )
                     if corrupt is not None:
-                        terms["infomax"] = float(s["graph_contrast"]) * infomax_loss(
+                        terms["infomax"] = infomax_weight * infomax_loss(
                             out["infomax_real"][:c], out["infomax_fake"][:c]
                         )
                     for name, value in terms.items():

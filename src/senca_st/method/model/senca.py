@@ -69,7 +69,12 @@ class SencaModel(nn.Module):
     def forward(
         self, x: torch.Tensor, f: torch.Tensor | None, index: torch.Tensor, corrupt: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """Training pass: ``embedding``, ``recon_x`` (, ``recon_f``) and the two contrastive views."""
+        """Training pass: ``embedding``, ``recon_x`` (, ``recon_f``) and the two contrastive views.
+
+        ``corrupt`` (a permutation of the spots; the model built with ``graph_contrast``) adds
+        ``infomax_real``/``infomax_fake``: the discriminator's logits for the RNA branch's embedding
+        and for the same graph carrying the permuted spots' expression.
+        """
         if self.use_image and f is None:
             raise ValueError("this model uses the image but no image features were given")
         z, rna, img = self._encode(x, f, index)
