@@ -46,8 +46,8 @@ def test_gradients_reach_the_rna_branch_and_discriminator():
     torch.manual_seed(1)
     x = torch.randn(64, 12)
     index = neighbour_index(_grid(), 4)
-    model = SencaModel(12, hidden=16, embedding=8, heads=2, use_image=False, graph_contrast=True)
-    out = model(x, None, index, torch.randperm(64))
+    model = SencaModel(12, hidden=16, embedding=8, heads=2, use_image=False, graph_contrast=True).rna_branch
+    out = model(x, index, torch.randperm(64))
     infomax_loss(out["infomax_real"], out["infomax_fake"]).backward()
     assert model.infomax.weight.weight.grad.abs().sum() > 0
     assert model.rna.lin.weight.grad.abs().sum() > 0

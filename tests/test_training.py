@@ -40,10 +40,26 @@ def test_variants_train_and_repeat_exactly(overrides):
     assert len(a.losses) == 2 and "mse" in a.losses[0]
     assert ("nt_window" in a.losses[0]) == hierarchy and ("nt_spot" in a.losses[0]) != hierarchy
     assert ("mse_image" in a.losses[0]) == overrides.get("use_image", True)
-    assert any(line.startswith("epoch 2/2") and ("nt_window=" if hierarchy else "nt_spot=") in line for line in lines)
+    assert any("epoch 2/2" in line and ("nt_window=" if hierarchy else "nt_spot=") in line for line in lines)
     assert a.device_used == "cpu"
     c = train_section(x, coords, f, {**TINY, **overrides, "seed": 1}, log=lambda m: None)
     assert not np.array_equal(a.embedding, c.embedding)
+
+
+def test_the_fused_models_rna_branch_is_senca_rna():
+    """The RNA branch trains as senca_rna trains; the fusion beside it changes none of it."""
+    x, coords, f = section()
+    fused = train_section(x, coords, f, TINY, log=lambda m: None)
+    rna = train_section(x, coords, None, {**TINY, "use_image": False}, log=lambda m: None)
+    branch = {k: v for k, v in fused.state_dict.items() if k.startswith("rna_branch.")}
+    assert branch.keys() == rna.state_dict.keys()
+    for k, v in rna.state_dict.items():
+        assert torch.equal(branch[k], v), k
+    # and the fusion's embedding is its own, not the RNA branch's
+    assert fused.embedding.shape == rna.embedding.shape and not np.allclose(fused.embedding, rna.embedding)
+    assert [k for k in fused.losses[0] if k not in rna.losses[0]] == [
+        "mse_fused", "mse_image", "image_nt_window", "image_global"
+    ]
 
 
 def test_nan_loss_names_epoch_and_term(monkeypatch):
@@ -54,8 +70,8 @@ def test_nan_loss_names_epoch_and_term(monkeypatch):
     def flaky(a, b):
         calls["n"] += 1
         out = real(a, b)
-        # 2 mse terms per step, 2 steps per epoch: call 5 is epoch 2's first 'mse'
-        return out * float("nan") if calls["n"] == 5 else out
+        # 3 mse terms per step (RNA, fused, image), 2 steps per epoch: call 7 is epoch 2's first
+        return out * float("nan") if calls["n"] == 7 else out
 
     monkeypatch.setattr(training.F, "mse_loss", flaky)
     with pytest.raises(TrainingError, match=r"epoch 2: loss term 'mse' is nan"):

@@ -62,12 +62,14 @@ class _Batch:
     n_core: int
 
 
-def _batch(tile: Tile, x: torch.Tensor, f: torch.Tensor | None, device: torch.device) -> _Batch:
+def _batch(tile: Tile, arrays: dict[str, torch.Tensor | None], device: torch.device) -> _Batch:
+    """The tile's rows of the per-spot arrays ``arrays['x']`` (RNA input) and ``arrays['f']`` (image features)."""
     nodes = torch.from_numpy(tile.nodes)
-    whole = len(tile.nodes) == x.shape[0] and tile.n_core == len(tile.nodes)
+    whole = len(tile.nodes) == arrays["x"].shape[0] and tile.n_core == len(tile.nodes)
+    rows = {k: None if v is None else (v if whole else v[nodes]).to(device) for k, v in arrays.items()}
     return _Batch(
-        x=(x if whole else x[nodes]).to(device),
-        f=None if f is None else (f if whole else f[nodes]).to(device),
+        x=rows["x"],
+        f=rows["f"],
         index=tile.index.to(device),
         windows=None if tile.windows is None else torch.from_numpy(tile.windows).to(device),
         n_windows=0 if tile.windows is None else int(tile.windows.max()) + 1,
@@ -154,6 +156,65 @@ def _check_inputs(expression: np.ndarray, coords: np.ndarray, image_features: np
     return k
 
 
+def _fit(
+    module: torch.nn.Module,
+    step_terms: Callable[[_Batch], dict[str, torch.Tensor]],
+    tiles: list[Tile],
+    arrays: dict[str, torch.Tensor | None],
+    device: torch.device,
+    s: dict[str, Any],
+    gen: torch.Generator,
+    log: Callable[[str], None],
+) -> list[dict[str, float]]:
+    """Optimise ``module``'s parameters on the sum of ``step_terms`` (``mse*`` terms x lambda_mse).
+
+    An untiled section stays on the device from step to step; a tile is moved there per step, every
+    tile once in a seeded order, then again.  Returns each epoch's mean of every term.
+    """
+    whole = _batch(tiles[0], arrays, device) if len(tiles) == 1 else None
+    opt = torch.optim.Adam(module.parameters(), lr=float(s["lr"]), weight_decay=float(s["weight_decay"]))
+    lam = float(s["lambda_mse"])
+    order: list[int] = []
+    losses = []
+    for epoch in range(1, int(s["epochs"]) + 1):
+        sums: dict[str, float] = {}
+        for _ in range(int(s["steps_per_epoch"])):
+            if whole is None and not order:
+                order = torch.randperm(len(tiles), generator=gen).tolist()
+            b = whole or _batch(tiles[order.pop()], arrays, device)
+            module.train()
+            terms = step_terms(b)
+            for name, value in terms.items():
+                if not torch.isfinite(value):
+                    raise TrainingError(
+                        f"epoch {epoch}: loss term {name!r} is {value.item()}",
+                        "Lower train.lr or check the inputs for extreme values.",
+                    )
+            loss = sum(lam * v if name.startswith("mse") else v for name, v in terms.items())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            terms["total"] = loss.detach()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+        losses.append({k: v / int(s["steps_per_epoch"]) for k, v in sums.items()})
+        log(f"epoch {epoch}/{s['epochs']}: " + " ".join(f"{k}={v:.4f}" for k, v in losses[-1].items()))
+    return losses
+
+
+def _embed_tiles(model: SencaModel, tiles: list[Tile], arrays: dict[str, torch.Tensor | None], device: torch.device) -> torch.Tensor:
+    """The embedding of every spot (on the CPU), each from the tile that holds it in its core."""
+    out: torch.Tensor | None = None
+    for tile in tiles:
+        b = _batch(tile, arrays, device)
+        z = model.embed(b.x, b.f, b.index)[: b.n_core].cpu()
+        if out is None:
+            out = torch.empty((arrays["x"].shape[0], z.shape[1]), dtype=z.dtype)
+        out[torch.from_numpy(tile.nodes[: b.n_core])] = z
+    assert out is not None
+    return out
+
+
 def train_section(
     expression: np.ndarray,
     coords: np.ndarray,
@@ -164,7 +225,7 @@ def train_section(
     """Train SENCA-st on one section; return the shared embedding and the per-epoch losses.
 
     ``expression``: (n, genes) log-normalised HVG expression; ``coords``: (n, 2)
-    spot positions; ``image_features``: (n, 2048) ResNet features or None
+    spot positions; ``image_features``: (n, d) image-encoder features or None
     (required when ``settings['use_image']``).  Same settings and seed give the
     same embedding on the CPU.
     """
@@ -211,11 +272,7 @@ def train_section(
                 use_image=bool(s["use_image"]),
                 graph_contrast=infomax_weight > 0,
             ).to(device)
-            x_all = torch.from_numpy(x_np)
-            f_all = torch.from_numpy(f_np) if f_np is not None else None
-            # an untiled section stays on the device from step to step; a tile is moved there per step
-            whole = _batch(tiles[0], x_all, f_all, device) if len(tiles) == 1 else None
-            opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]), weight_decay=float(s["weight_decay"]))
+            arrays = {"x": torch.from_numpy(x_np), "f": torch.from_numpy(f_np) if f_np is not None else None}
             n_windows = sum(int(t.windows.max()) + 1 for t in tiles) if s["hierarchy"] else 0
             log(
                 f"training on {device} ({n} spots, {expression.shape[1]} genes"
@@ -230,58 +287,48 @@ def train_section(
                 )
                 + ")"
             )
-            order: list[int] = []
-            losses = []
-            for epoch in range(1, int(s["epochs"]) + 1):
-                sums: dict[str, float] = {}
-                for _ in range(int(s["steps_per_epoch"])):
-                    if whole is None and not order:  # every tile once, in a seeded order, then again
-                        order = torch.randperm(len(tiles), generator=gen).tolist()
-                    b = whole or _batch(tiles[order.pop()], x_all, f_all, device)
-                    model.train()
-                    # the infomax term's corrupted graph: the tile's spots in a seeded random order
-                    corrupt = torch.randperm(b.x.shape[0], generator=gen).to(device) if infomax_weight > 0 else None
-                    out = model(b.x, b.f, b.index, corrupt)
-                    c = b.n_core  # loss on the tile's core only: its halo spots lack outer neighbours
-                    terms = {"mse": F.mse_loss(out["recon_x"][:c], b.x[:c])}
-                    if "recon_f" in out:
-                        terms["mse_image"] = F.mse_loss(out["recon_f"][:c], b.f[:c])
-                    terms.update(
-                        contrastive_terms(
-                            out["view_a"][:c], out["view_b"][:c], b.windows, b.n_windows,
-                            float(s["temperature"]), int(s["max_contrast"]), gen,
-                            spot_level=bool(s["spot_contrast"]),
-                        )
-                    )
-                    if corrupt is not None:
-                        terms["infomax"] = infomax_weight * infomax_loss(
-                            out["infomax_real"][:c], out["infomax_fake"][:c]
-                        )
-                    for name, value in terms.items():
-                        if not torch.isfinite(value):
-                            raise TrainingError(
-                                f"epoch {epoch}: loss term {name!r} is {value.item()}",
-                                "Lower train.lr or check the inputs for extreme values.",
-                            )
-                    lam = float(s["lambda_mse"])
-                    loss = sum(lam * v if name.startswith("mse") else v for name, v in terms.items())
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    terms["total"] = loss.detach()
-                    for name, value in terms.items():
-                        sums[name] = sums.get(name, 0.0) + float(value.detach())
-                epoch_losses = {k: v / int(s["steps_per_epoch"]) for k, v in sums.items()}
-                losses.append(epoch_losses)
-                log(f"epoch {epoch}/{s['epochs']}: " + " ".join(f"{k}={v:.4f}" for k, v in epoch_losses.items()))
+            contrast = dict(
+                temperature=float(s["temperature"]), max_items=int(s["max_contrast"]), generator=gen,
+                spot_level=bool(s["spot_contrast"]),
+            )
+
+            # The fusion's own random numbers (its dropout masks, its contrast's sampled spots) come
+            # from streams of their own, so the RNA branch sees exactly the numbers senca_rna's does.
+            fusion_gen = torch.Generator().manual_seed(int(s["seed"]) + 1)
+            fusion_contrast = {**contrast, "generator": fusion_gen}
+            cuda = [device.index or 0] if device.type == "cuda" else []
+
+            def step_terms(b: _Batch) -> dict[str, torch.Tensor]:
+                # the infomax term's corrupted graph: the tile's spots in a seeded random order
+                corrupt = torch.randperm(b.x.shape[0], generator=gen).to(device) if infomax_weight > 0 else None
+                out = model.rna_branch(b.x, b.index, corrupt)
+                c = b.n_core  # loss on the tile's core only: its halo spots lack outer neighbours
+                terms = {"mse": F.mse_loss(out["recon_x"][:c], b.x[:c])}
+                terms.update(
+                    contrastive_terms(out["view_a"][:c], out["view_b"][:c], b.windows, b.n_windows, **contrast)
+                )
+                if corrupt is not None:
+                    terms["infomax"] = infomax_weight * infomax_loss(out["infomax_real"][:c], out["infomax_fake"][:c])
+                if model.fusion is None:
+                    return terms
+                with torch.random.fork_rng(devices=cuda):
+                    torch.manual_seed(int(torch.randint(2**62, (1,), generator=fusion_gen)))
+                    fused = model.fusion(out["features"], b.f, b.index)
+                terms["mse_fused"] = F.mse_loss(fused["recon_x"][:c], b.x[:c])
+                terms["mse_image"] = F.mse_loss(fused["recon_f"][:c], b.f[:c])
+                # the image's view learns the RNA branch's view, which the image's loss leaves alone
+                image_terms = contrastive_terms(
+                    out["view_a"][:c].detach(), fused["view_b"][:c], b.windows, b.n_windows, **fusion_contrast
+                )
+                terms.update({f"image_{k}": v for k, v in image_terms.items()})
+                return terms
+
+            losses = _fit(model, step_terms, tiles, arrays, device, s, gen, log)
             model.eval()
-            embedding = np.empty((n, int(s["embedding"])), dtype=np.float32)
-            for tile in tiles:
-                b = whole or _batch(tile, x_all, f_all, device)
-                z = model.embed(b.x, b.f, b.index)[: b.n_core]
-                if s["normalise_embedding"]:
-                    z = F.normalize(z, dim=1)
-                embedding[tile.nodes[: b.n_core]] = z.cpu().numpy()
+            z_all = _embed_tiles(model, tiles, arrays, device)
+            if s["normalise_embedding"]:
+                z_all = F.normalize(z_all, dim=1)
+            embedding = z_all.numpy().astype(np.float32, copy=False)
     except (torch.OutOfMemoryError, RuntimeError) as err:
         # CUDA raises OutOfMemoryError; the CPU allocator a RuntimeError saying it "can't allocate memory"
         if not isinstance(err, torch.OutOfMemoryError) and "can't allocate memory" not in str(err):

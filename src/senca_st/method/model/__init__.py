@@ -1,7 +1,7 @@
 """SENCA-st's neural network, one concern per module.
 
 - :mod:`.graph`: the RNA branch, a graph-transformer layer over the k-nearest-spot graph;
-- :mod:`.image`: the trainable linear head on frozen ResNet-50 features;
+- :mod:`.image`: the trainable linear head on the frozen image encoder's features;
 - :mod:`.cross_attention`: bidirectional RNA <-> image attention over each spot's neighbourhood;
 - :mod:`.hierarchy`: spatial windows, window/global pooling and the NT-Xent loss;
 - :mod:`.senca`: the full model composing them, with the paper's ablation switches.

@@ -1,6 +1,6 @@
-"""The image branch's trainable part: a linear layer on frozen ResNet-50 features.
+"""The image branch's trainable part: a linear layer on the frozen image encoder's features.
 
-The ResNet is frozen and its 2048-d pooled features are extracted once per
+The encoder (:mod:`senca_st.method.encoders`) is frozen and its pooled features are extracted once per
 section (rule ``image_features``), so training only fits this head: cheap, and
 the same features serve every method and ablation.
 """
@@ -12,7 +12,7 @@ from torch import nn
 
 
 class ImageHead(nn.Module):
-    """(n, 2048) standardised ResNet features -> (n, hidden) image embedding."""
+    """(n, d) standardised image-encoder features -> (n, hidden) image embedding."""
 
     def __init__(self, in_dim: int, hidden: int, dropout: float) -> None:
         super().__init__()
