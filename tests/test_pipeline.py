@@ -83,9 +83,11 @@ def test_demo_end_to_end(tmp_path):
     # fusion beats either modality and their concatenation by a wide margin (ImageNet features) ...
     assert by["senca"] > by["rna_pca"] + 0.1 and by["senca"] > by["image_only"] + 0.1
     assert by["senca"] > by["concat"] + 0.1
-    # ... but the demo does not separate the ablations: every SENCA-st variant scores about the same
-    # (2026-12-01: senca 0.972, senca_no_crossattn 0.973, senca_no_hierarchy 0.973; docs/benchmarks.md)
-    for ablation in ("senca_no_crossattn", "senca_no_hierarchy", "senca_k8", "senca_k16"):
+    # ... and above both of the paper's ablations (2026-12-02, these settings and seeds: senca 0.982,
+    # senca_no_crossattn 0.843, senca_no_hierarchy 0.976; docs/benchmarks.md); the spot graph's k
+    # changes little on the demo's lattice
+    assert by["senca"] > by["senca_no_crossattn"] and by["senca"] > by["senca_no_hierarchy"]
+    for ablation in ("senca_k8", "senca_k16"):
         assert abs(by["senca"] - by[ablation]) < 0.05, ablation
 
 
