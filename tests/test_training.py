@@ -12,7 +12,8 @@ import torch
 from senca_st.method import training
 from senca_st.method.training import TrainingError, train_section
 
-TINY = {"hidden": 16, "embedding": 8, "heads": 2, "epochs": 2, "steps_per_epoch": 2, "window": 4, "device": "cpu"}
+# the fusion trains whatever the image shows: tests/test_image_gate.py tests the gate
+TINY = {"hidden": 16, "embedding": 8, "heads": 2, "epochs": 2, "steps_per_epoch": 2, "window": 4, "device": "cpu", "image_gate": False}
 
 
 def section(n_side=8, genes=15, image=True, seed=0):

@@ -31,6 +31,7 @@ from senca_st.defaults import defaults
 from senca_st.device import pick_device
 from senca_st.errors import InputError
 from senca_st.method.catalogue import RUN_LIST_KEYS
+from senca_st.method.image_gate import image_gate
 from senca_st.method.model.graph import index_with_self
 from senca_st.method.model.hierarchy import assign_windows, contrastive_terms
 from senca_st.method.model.infomax import infomax_loss
@@ -94,6 +95,8 @@ class TrainResult:
     device_used: str = "cpu"
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    # the image gate's agreements and decision (senca_st.method.image_gate); None: not asked
+    image_gate: dict[str, float | bool] | None = None
 
 
 def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
@@ -227,7 +230,9 @@ def train_section(
     ``expression``: (n, genes) log-normalised HVG expression; ``coords``: (n, 2)
     spot positions; ``image_features``: (n, d) image-encoder features or None
     (required when ``settings['use_image']``).  Same settings and seed give the
-    same embedding on the CPU.
+    same embedding on the CPU.  With ``settings['image_gate']`` the fusion trains only
+    where :func:`~senca_st.method.image_gate.image_gate` opens; closed, the result is
+    ``senca_rna``'s under the same seed (``TrainResult.image_gate`` says which).
     """
     t0 = time.perf_counter()
     s = resolve_settings(settings)
@@ -239,6 +244,11 @@ def train_section(
     if s["k"] == "auto":
         log(f"k = {k}: the first ring of this section's spot lattice (train.k: auto)")
     s["k"] = k
+    gate = None
+    if s["use_image"] and s["image_gate"]:
+        gate = image_gate(expression, image_features, coords)
+        log(gate.describe())
+        s["use_image"] = gate.open
     device = pick_device(s["device"], log, "training")
     n = expression.shape[0]
     infomax_weight = float(s["graph_contrast"])
@@ -341,7 +351,7 @@ def train_section(
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     seconds = time.perf_counter() - t0
     log(f"trained in {seconds:.1f} s")
-    return TrainResult(embedding, losses, state, str(device), s, seconds)
+    return TrainResult(embedding, losses, state, str(device), s, seconds, None if gate is None else gate.as_dict())
 
 
 def train_step(
@@ -389,6 +399,8 @@ def train_step(
     # term -> per-epoch means (h5ad stores a dict of arrays natively, not a list of dicts)
     terms = list(result.losses[0]) if result.losses else []
     out.uns["losses"] = {t: np.array([e.get(t, np.nan) for e in result.losses], dtype=np.float64) for t in terms}
+    if result.image_gate is not None:
+        out.uns["image_gate"] = result.image_gate
     write_h5ad(out, embedding_out)
     with atomic_path(model_out) as tmp:
         torch.save({"state_dict": result.state_dict, "settings": result.settings, "method": method}, tmp)
