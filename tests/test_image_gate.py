@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_training import TINY
 
 from senca_st.method.image_gate import GATE_SPOTS, image_gate
 from senca_st.method.training import train_section
-
-TINY = {"hidden": 16, "embedding": 8, "heads": 2, "epochs": 2, "steps_per_epoch": 2, "window": 4, "device": "cpu"}
 
 
 def lattice(n_side: int = 24) -> np.ndarray:
