@@ -421,10 +421,15 @@ def encoder_weights(wildcards):
 
 
 def train_inputs(wildcards):
-    """Preprocessed expression, plus the image features only when the variant uses the image."""
-    inputs = {"preprocessed": f"results/{wildcards.sample}/preprocessed.h5ad"}
-    if senca_methods.train_settings(config["train"], wildcards.method)["use_image"]:
-        inputs["features"] = f"results/{wildcards.sample}/image_features.npy"
+    """Preprocessed expression, plus the image features (and the section's image gate,
+    train.image_gate) only when the variant uses the image."""
+    unit = f"results/{wildcards.sample}"
+    inputs = {"preprocessed": f"{unit}/preprocessed.h5ad"}
+    settings = senca_methods.train_settings(config["train"], wildcards.method)
+    if settings["use_image"]:
+        inputs["features"] = f"{unit}/image_features.npy"
+        if settings["image_gate"]:
+            inputs["gate"] = f"{unit}/image_gate.json"
     return inputs
 
 

@@ -1,6 +1,7 @@
 # Frozen image-encoder features of each spot's H&E patch (features.encoder; computed once per
 # section; the patches are cut from the image in batches as the network takes them, never all
-# stored), and the optional download of torchvision's ResNet-50 weights (encoder_weights: common.smk).
+# stored), the optional download of torchvision's ResNet-50 weights (encoder_weights: common.smk),
+# and the section's image gate (train.image_gate), read by every fused training job of the section.
 rule download_resnet_weights:
     output:
         RESNET_WEIGHTS_FILE,
@@ -46,3 +47,24 @@ rule image_features:
         device=config["train"]["device"],
     script:
         "../workflow/scripts/image_features.py"
+
+
+rule image_gate:
+    input:
+        preprocessed="results/{sample}/preprocessed.h5ad",
+        features="results/{sample}/image_features.npy",
+    output:
+        "results/{sample}/image_gate.json",
+    log:
+        "logs/image_gate/{sample}.log",
+    benchmark:
+        "benchmarks/runs/image_gate/{sample}.tsv"
+    wildcard_constraints:
+        sample=unit_pattern(),
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    params:
+        code=code_digest("method/image_gate", "method/baselines"),
+    script:
+        "../workflow/scripts/image_gate.py"

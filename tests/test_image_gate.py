@@ -71,3 +71,58 @@ def test_a_closed_gate_trains_exactly_senca_rna(image_gate_on):
         assert fused.image_gate is None and not any("image gate" in line for line in lines)
         assert "mse_image" in fused.losses[0] and not np.allclose(fused.embedding, rna.embedding)
     assert rna.image_gate is None
+
+
+def _section_files(tmp_path, n_side: int = 10, feature_rows: int | None = None):
+    """A preprocessed.h5ad and image_features.npy as the pipeline writes them; the image shows nothing."""
+    import anndata as ad
+
+    rng = np.random.default_rng(1)
+    xy = lattice(n_side)
+    x = expression_of((xy[:, 0] // 500).astype(int), rng, genes=15)
+    adata = ad.AnnData(x)
+    adata.obsm["spatial"] = xy
+    adata.obs_names = [f"s{i}" for i in range(len(xy))]
+    pre, feats = tmp_path / "preprocessed.h5ad", tmp_path / "image_features.npy"
+    adata.write_h5ad(pre)
+    np.save(feats, rng.normal(size=(feature_rows or len(xy), 16)).astype(np.float32))
+    return pre, feats
+
+
+def test_the_gate_step_writes_the_section_gate_and_training_reads_it(tmp_path):
+    """Rule image_gate computes the gate once; every train job of the section takes the file's decision."""
+    import json
+
+    import anndata as ad
+
+    from senca_st.method.image_gate import ImageGate, image_gate_step
+    from senca_st.method.training import train_step
+
+    pre, feats = _section_files(tmp_path)
+    gate = image_gate_step(str(pre), str(feats), str(tmp_path / "image_gate.json"))
+    written = json.loads((tmp_path / "image_gate.json").read_text())
+    assert not gate.open and written["open"] is False and ImageGate.read(tmp_path / "image_gate.json") == gate
+    a = ad.read_h5ad(pre)
+    assert gate == image_gate(a.X, np.load(feats), a.obsm["spatial"])
+    # a gate file that says open: the job trains the fusion although its own figures would close it
+    (tmp_path / "open.json").write_text(json.dumps({"image": 0.5, "position": 0.1, "open": True}))
+    kw = {"preprocessed": str(pre), "features": str(feats), "method": "senca", "settings": {**TINY, "image_gate": True}}
+    opened = train_step(**kw, embedding_out=str(tmp_path / "o.h5ad"), model_out=str(tmp_path / "o.pt"), gate=str(tmp_path / "open.json"))
+    assert opened.image_gate == {"image": 0.5, "position": 0.1, "open": True} and "mse_image" in opened.losses[0]
+    assert ad.read_h5ad(tmp_path / "o.h5ad").uns["image_gate"]["open"]
+    closed = train_step(**kw, embedding_out=str(tmp_path / "c.h5ad"), model_out=str(tmp_path / "c.pt"), gate=str(tmp_path / "image_gate.json"))
+    assert closed.image_gate["open"] is False and "mse_image" not in closed.losses[0]
+
+
+def test_a_bad_gate_file_or_features_of_other_spots_get_a_clear_error(tmp_path):
+    from senca_st.errors import InputError
+    from senca_st.method.image_gate import ImageGate, image_gate_step
+
+    bad = tmp_path / "image_gate.json"
+    bad.write_text('{"image": 0.2}')
+    with pytest.raises(InputError, match=r"image_gate\.json.*not an image gate file.*position"):
+        ImageGate.read(bad)
+    pre, feats = _section_files(tmp_path, feature_rows=7)
+    with pytest.raises(InputError, match=r"image_features\.npy.*has 7 rows but .*preprocessed\.h5ad has 100 spots"):
+        image_gate_step(str(pre), str(feats), str(tmp_path / "out.json"))
+    assert not (tmp_path / "out.json").exists()

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 SHEET = "sample\tdataset\timage\ndemo\tdemo\t\ndemo2\tdemo\tnone\n"
 # Jobs that gather every section: they rerun whenever any section changes.
 GATHERING = {"aggregate_metrics", "metrics_figure", "runtime_figure", "all"}
-UPSTREAM_OF_TRAINING = {"make_demo", "load_section", "preprocess", "image_features", "baseline_embedding"}
+UPSTREAM_OF_TRAINING = {"make_demo", "load_section", "preprocess", "image_features", "image_gate", "baseline_embedding"}
 
 
 def snakemake(wf: Path, *args: str) -> str:

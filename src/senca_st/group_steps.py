@@ -42,15 +42,12 @@ def group_preprocess_step(
 
 def group_features_step(features: list[str], preprocessed: list[str], output: str) -> None:
     """Rule ``group_features``: the sections' image features stacked in the group's spot order."""
-    from senca_st.io.store import write_npy
+    from senca_st.io.store import read_image_features, write_npy
 
-    blocks = []
-    for feats_path, pre_path in zip(features, preprocessed, strict=True):
-        feats = np.load(feats_path)
-        n = ad.read_h5ad(pre_path, backed="r").n_obs
-        if feats.shape[0] != n:
-            raise InputError(feats_path, f"has {feats.shape[0]} rows but {pre_path} has {n} spots", "Re-run image_features for this section.")
-        blocks.append(feats)
+    blocks = [
+        read_image_features(feats_path, ad.read_h5ad(pre_path, backed="r").n_obs, pre_path)
+        for feats_path, pre_path in zip(features, preprocessed, strict=True)
+    ]
     write_npy(np.vstack(blocks), output)
 
 

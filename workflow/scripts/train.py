@@ -7,6 +7,7 @@ with rule_step(snakemake.log[0]):
     train_step(
         preprocessed=snakemake.input.preprocessed,
         features=snakemake.input.get("features", ""),
+        gate=snakemake.input.get("gate", ""),
         embedding_out=snakemake.output.embedding,
         model_out=snakemake.output.model,
         method=snakemake.params.method,

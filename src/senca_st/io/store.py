@@ -18,6 +18,18 @@ if TYPE_CHECKING:  # not at run time: the image_features env has neither (tests/
     import pandas as pd
 
 
+def read_image_features(path: str | Path, n_spots: int, preprocessed: str | Path) -> np.ndarray:
+    """A section's ``image_features.npy``, refused with both files named when its rows are not its spots."""
+    from senca_st.errors import InputError
+
+    feats = np.load(path)
+    if feats.shape[0] != n_spots:
+        raise InputError(
+            str(path), f"has {feats.shape[0]} rows but {preprocessed} has {n_spots} spots", "Re-run image_features for this section."
+        )
+    return feats
+
+
 def write_h5ad(adata: ad.AnnData, dest: str | Path) -> None:
     with atomic_path(dest) as tmp:
         adata.write_h5ad(tmp, compression="gzip")

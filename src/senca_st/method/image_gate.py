@@ -23,13 +23,17 @@ seeing the four sections measured here (the demo +0.06, HER2ST A1 +0.14, DLPFC
 151673 −0.10 and 151674 −0.13; docs/benchmarks.md "The image gate"), where it
 opens on the two sections the image helps and closes on the two it hurts.
 Every quantity is computed with fixed random states, so every seed of a section
-gets the same decision.  ``train.image_gate: false`` trains the fusion whatever
-the image shows.
+gets the same decision: the pipeline computes it once per section (rule
+``image_gate``, :func:`image_gate_step`, ``results/<section>/image_gate.json``) and
+every fused training job of the section reads it.  ``train.image_gate: false``
+trains the fusion whatever the image shows.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -67,6 +71,19 @@ class ImageGate:
     def as_dict(self) -> dict[str, float | bool]:
         return {**asdict(self), "open": self.open}
 
+    @classmethod
+    def read(cls, path: str | Path) -> ImageGate:
+        """The gate :func:`image_gate_step` wrote; a clear error naming the file when it is not one."""
+        from senca_st.errors import InputError
+
+        try:
+            data = json.loads(Path(path).read_text())
+            return cls(float(data["image"]), float(data["position"]))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise InputError(
+                str(path), f"is not an image gate file ({type(err).__name__}: {err})", "Re-run rule image_gate."
+            ) from err
+
 
 def _partition(a: np.ndarray, k: int) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(a)
@@ -92,3 +109,20 @@ def image_gate(expression: np.ndarray, image_features: np.ndarray, coords: np.nd
         agree_image.append(adjusted_rand_score(e, _partition(img, k)))
         agree_position.append(adjusted_rand_score(e, _partition(xy, k)))
     return ImageGate(float(np.mean(agree_image)), float(np.mean(agree_position)))
+
+
+def image_gate_step(preprocessed: str, features: str, out: str) -> ImageGate:
+    """Rule ``image_gate``: preprocessed.h5ad + image_features.npy -> image_gate.json (once per section)."""
+    import logging
+
+    import anndata as ad
+
+    from senca_st.io.store import read_image_features, write_json
+
+    adata = ad.read_h5ad(preprocessed)
+    feats = read_image_features(features, adata.n_obs, preprocessed)
+    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    gate = image_gate(np.asarray(X, dtype=np.float32), feats.astype(np.float32), np.asarray(adata.obsm["spatial"]))
+    logging.getLogger("senca_st").info(gate.describe())
+    write_json({**gate.as_dict(), "ks": list(GATE_KS), "pcs": GATE_PCS, "spots": int(min(adata.n_obs, GATE_SPOTS))}, out)
+    return gate

@@ -31,7 +31,7 @@ from senca_st.defaults import defaults
 from senca_st.device import pick_device
 from senca_st.errors import InputError
 from senca_st.method.catalogue import RUN_LIST_KEYS
-from senca_st.method.image_gate import image_gate
+from senca_st.method.image_gate import ImageGate, image_gate
 from senca_st.method.model.graph import index_with_self
 from senca_st.method.model.hierarchy import assign_windows, contrastive_terms
 from senca_st.method.model.infomax import infomax_loss
@@ -224,6 +224,7 @@ def train_section(
     image_features: np.ndarray | None,
     settings: dict[str, Any],
     log: Callable[[str], None] = LOG.info,
+    gate: ImageGate | None = None,
 ) -> TrainResult:
     """Train SENCA-st on one section; return the shared embedding and the per-epoch losses.
 
@@ -232,7 +233,8 @@ def train_section(
     (required when ``settings['use_image']``).  Same settings and seed give the
     same embedding on the CPU.  With ``settings['image_gate']`` the fusion trains only
     where :func:`~senca_st.method.image_gate.image_gate` opens; closed, the result is
-    ``senca_rna``'s under the same seed (``TrainResult.image_gate`` says which).
+    ``senca_rna``'s under the same seed (``TrainResult.image_gate`` says which); ``gate``
+    is the section's gate when it is already known (rule ``image_gate``), else it is computed here.
     """
     t0 = time.perf_counter()
     s = resolve_settings(settings)
@@ -244,9 +246,10 @@ def train_section(
     if s["k"] == "auto":
         log(f"k = {k}: the first ring of this section's spot lattice (train.k: auto)")
     s["k"] = k
-    gate = None
-    if s["use_image"] and s["image_gate"]:
-        gate = image_gate(expression, image_features, coords)
+    if not (s["use_image"] and s["image_gate"]):
+        gate = None
+    else:
+        gate = gate if gate is not None else image_gate(expression, image_features, coords)
         log(gate.describe())
         s["use_image"] = gate.open
     device = pick_device(s["device"], log, "training")
@@ -362,13 +365,18 @@ def train_step(
     method: str,
     settings: dict[str, Any],
     threads: int | None = None,
+    gate: str = "",
 ) -> TrainResult:
-    """Rule ``train``: preprocessed.h5ad (+ image_features.npy) -> embedding.h5ad + model.pt."""
+    """Rule ``train``: preprocessed.h5ad (+ image_features.npy, image_gate.json) -> embedding.h5ad + model.pt.
+
+    ``gate``: the section's ``image_gate.json`` (rule ``image_gate``); without it a gated
+    fused variant computes the gate itself.
+    """
     import anndata as ad
     import pandas as pd
 
     from senca_st.io.atomic import atomic_path
-    from senca_st.io.store import write_h5ad
+    from senca_st.io.store import read_image_features, write_h5ad
     from senca_st.method.catalogue import embedding_key
 
     if threads:
@@ -381,14 +389,9 @@ def train_step(
     if settings.get("use_image", True):
         if not features:
             raise InputError(None, f"method {method} uses the image but the section has no image features")
-        feats = np.load(features)
-        if feats.shape[0] != adata.n_obs:
-            raise InputError(
-                features,
-                f"has {feats.shape[0]} rows but {preprocessed} has {adata.n_obs} spots",
-                "Re-run image_features for this section.",
-            )
-    result = train_section(X, np.asarray(adata.obsm["spatial"]), feats, settings, log=LOG.info)
+        feats = read_image_features(features, adata.n_obs, preprocessed)
+    known_gate = ImageGate.read(gate) if gate else None
+    result = train_section(X, np.asarray(adata.obsm["spatial"]), feats, settings, log=LOG.info, gate=known_gate)
     key = embedding_key(method)
     out = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names.copy()))
     out.obsm[key] = result.embedding
