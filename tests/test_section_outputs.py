@@ -92,6 +92,8 @@ def pipeline_files(tmp_path) -> dict:
         emb = ad.AnnData(obs=pd.DataFrame(index=kept.obs_names))
         emb.obsm[f"X_{m}"] = np.random.default_rng(shift).normal(size=(kept.n_obs, 4)).astype(np.float32)
         emb.uns["embedding_key"] = f"X_{m}"
+        if m == "senca":  # what train_step writes for a gated fused variant
+            emb.uns["image_gate"] = {"image": 0.1, "position": 0.2, "open": False}
         files["embeddings"][m] = tmp_path / f"{m}_embedding.h5ad"
         emb.write_h5ad(files["embeddings"][m])
     Image.fromarray(np.full((1200, 4000, 3), 200, dtype=np.uint8)).save(tmp_path / "he.png")
@@ -112,6 +114,8 @@ def test_section_anndata_holds_counts_regions_embeddings_and_the_image(pipeline_
         assert a.obsm[f"X_{m}"].shape == (119, 4)
     assert (a.obs["region"] == a.obs["region_senca"]).all()
     assert a.uns["senca"]["primary_method"] == "senca"
+    gate = a.uns["senca"]["image_gate"]
+    assert (gate["image"], gate["position"], bool(gate["open"])) == (0.1, 0.2, False)
     entry = a.uns["spatial"]["S1"]
     assert max(entry["images"]["hires"].shape[:2]) == HIRES_PX
     # image_scale 0.5 (full resolution -> image), then the 4000 px image shrunk to 2000
@@ -123,6 +127,7 @@ def test_section_anndata_without_image_has_no_images_key(pipeline_files):
     f = pipeline_files
     a = section_anndata(f["spots"], f["preprocessed"], f["clusters"], f["embeddings"], "rna_pca", "S2", f["dir"] / "s.h5ad")
     assert "images" not in a.uns["spatial"]["S2"] and "spot_diameter_fullres" in a.uns["spatial"]["S2"]["scalefactors"]
+    assert "image_gate" not in a.uns["senca"], "a method without the image has no gate"
     assert (a.obs["region"] == a.obs["region_rna_pca"]).all()
 
 

@@ -15,7 +15,10 @@ one object.  :func:`section_anndata` joins them in scverse's layout:
 - ``obs['region']``: the primary method's regions; ``obs['region_<method>']``
   for every method run on the section (categorical, ids as strings so
   plotting treats them as categories); ``obsm['X_<method>']`` their
-  embeddings; ``obs['label']`` where the section is annotated.
+  embeddings; ``obs['label']`` where the section is annotated;
+- ``uns['senca']``: the primary method, the methods, and, where the primary
+  method is gated on the image, its ``image_gate`` (``image``, ``position``,
+  ``open``): whether its regions come from the fusion or from the RNA branch.
 
 Only the spots the pipeline clustered are kept (those that passed
 ``preprocess.min_counts_per_spot``).
@@ -128,6 +131,9 @@ def section_anndata(
     xy = np.asarray(adata.obsm["spatial"], dtype=np.float64)
     adata.uns["spatial"] = {sample: spatial_uns(xy, image, image_scale)}
     adata.uns["senca"] = {"primary_method": primary, "methods": list(clusters)}
+    gate = ad.read_h5ad(embeddings[primary], backed="r").uns.get("image_gate") if primary in embeddings else None
+    if gate is not None:  # whether the primary method's fusion trained on this section, and why
+        adata.uns["senca"]["image_gate"] = dict(gate)
     write_h5ad(adata, output)
     LOG.info(
         "%s: %d spots, %d genes, %d methods' regions%s -> %s",
