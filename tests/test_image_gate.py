@@ -125,4 +125,11 @@ def test_a_bad_gate_file_or_features_of_other_spots_get_a_clear_error(tmp_path):
     pre, feats = _section_files(tmp_path, feature_rows=7)
     with pytest.raises(InputError, match=r"image_features\.npy.*has 7 rows but .*preprocessed\.h5ad has 100 spots"):
         image_gate_step(str(pre), str(feats), str(tmp_path / "out.json"))
+    import anndata as ad
+
+    nowhere = ad.read_h5ad(pre)
+    del nowhere.obsm["spatial"]
+    nowhere.write_h5ad(tmp_path / "nowhere.h5ad")
+    with pytest.raises(InputError, match=r"nowhere\.h5ad.*has no obsm\['spatial'\] coordinates"):
+        image_gate_step(str(tmp_path / "nowhere.h5ad"), str(feats), str(tmp_path / "out.json"))
     assert not (tmp_path / "out.json").exists()

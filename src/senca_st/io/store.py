@@ -18,6 +18,23 @@ if TYPE_CHECKING:  # not at run time: the image_features env has neither (tests/
     import pandas as pd
 
 
+def read_preprocessed(path: str | Path) -> tuple[ad.AnnData, np.ndarray, np.ndarray]:
+    """A section's ``preprocessed.h5ad``: the AnnData, its expression (dense) and its spot coordinates.
+
+    Refused, naming the file, when it has no ``obsm['spatial']``: training and the image gate
+    both need where each spot is.
+    """
+    import anndata as ad
+
+    from senca_st.errors import InputError
+
+    adata = ad.read_h5ad(path)
+    if "spatial" not in adata.obsm:
+        raise InputError(str(path), "has no obsm['spatial'] coordinates", "Re-run the preprocess rule.")
+    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    return adata, X, np.asarray(adata.obsm["spatial"])
+
+
 def read_image_features(path: str | Path, n_spots: int, preprocessed: str | Path) -> np.ndarray:
     """A section's ``image_features.npy``, refused with both files named when its rows are not its spots."""
     from senca_st.errors import InputError

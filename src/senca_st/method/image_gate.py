@@ -115,14 +115,12 @@ def image_gate_step(preprocessed: str, features: str, out: str) -> ImageGate:
     """Rule ``image_gate``: preprocessed.h5ad + image_features.npy -> image_gate.json (once per section)."""
     import logging
 
-    import anndata as ad
+    from senca_st.io.store import read_image_features, read_preprocessed, write_json
 
-    from senca_st.io.store import read_image_features, write_json
-
-    adata = ad.read_h5ad(preprocessed)
+    adata, X, coords = read_preprocessed(preprocessed)
     feats = read_image_features(features, adata.n_obs, preprocessed)
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    gate = image_gate(np.asarray(X, dtype=np.float32), feats.astype(np.float32), np.asarray(adata.obsm["spatial"]))
+    # the dtypes train_section computes the gate on, so that both give the same figures
+    gate = image_gate(np.asarray(X, dtype=np.float32), feats.astype(np.float32), coords)
     logging.getLogger("senca_st").info(gate.describe())
     write_json({**gate.as_dict(), "ks": list(GATE_KS), "pcs": GATE_PCS, "spots": int(min(adata.n_obs, GATE_SPOTS))}, out)
     return gate

@@ -376,22 +376,19 @@ def train_step(
     import pandas as pd
 
     from senca_st.io.atomic import atomic_path
-    from senca_st.io.store import read_image_features, write_h5ad
+    from senca_st.io.store import read_image_features, read_preprocessed, write_h5ad
     from senca_st.method.catalogue import embedding_key
 
     if threads:
         torch.set_num_threads(int(threads))
-    adata = ad.read_h5ad(preprocessed)
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    if "spatial" not in adata.obsm:
-        raise InputError(preprocessed, "has no obsm['spatial'] coordinates", "Re-run the preprocess rule.")
+    adata, X, coords = read_preprocessed(preprocessed)
     feats = None
     if settings.get("use_image", True):
         if not features:
             raise InputError(None, f"method {method} uses the image but the section has no image features")
         feats = read_image_features(features, adata.n_obs, preprocessed)
     known_gate = ImageGate.read(gate) if gate else None
-    result = train_section(X, np.asarray(adata.obsm["spatial"]), feats, settings, log=LOG.info, gate=known_gate)
+    result = train_section(X, coords, feats, settings, log=LOG.info, gate=known_gate)
     key = embedding_key(method)
     out = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names.copy()))
     out.obsm[key] = result.embedding
