@@ -20,7 +20,18 @@ Gene scalings before PCA (genes centred in all of them):
 - ``unit``: each gene divided by its sd (the pipeline's; every HVG weighs the same);
 - ``pareto``: divided by the square root of its sd (Pareto scaling, halfway);
 - ``centred``: not scaled (scanpy's PCA without ``sc.pp.scale``; highly expressed genes weigh most);
-- ``unit_clip10``: unit, then clipped to [-10, 10] (GraphST's ``sc.pp.scale(max_value=10)``).
+- ``unit_clip10``: unit, then clipped to [-10, 10] (GraphST's ``sc.pp.scale(max_value=10)``);
+- ``pearson``: analytic Pearson residuals of the same HVGs' raw counts (scanpy's
+  ``normalize_pearson_residuals``, theta 100, clipped at sqrt(spots)), a variance-stabilised
+  scale in place of the log-normalised one.
+
+``--oracle`` asks whether the smoothed components hold the annotated regions at all: beside the
+pipeline's mixture it fits the same tied mixture started from the annotation's region means, and
+a linear discriminant trained and scored on the annotated spots (an upper bound, not a method),
+and prints the log-likelihood per spot of the best of 30 k-means starts and of the
+annotation-started fit.  Where the annotation-started fit scores high and has the lower
+likelihood, the regions are in the components but are not what the mixture's maximum-likelihood
+fit finds (docs/benchmarks.md, "Where DLPFC's regions are lost").
 """
 
 from __future__ import annotations
@@ -45,11 +56,22 @@ from senca_st.method.preprocess import preprocess_section
 from senca_st.method.scaling import standardised
 
 REPO = Path(__file__).resolve().parents[1]
-SCALINGS = ("unit", "pareto", "centred", "unit_clip10")
+SCALINGS = ("unit", "pareto", "centred", "unit_clip10", "pearson")
 
 
-def scaled(X: np.ndarray, how: str) -> np.ndarray:
-    """``X`` (spots x genes, log-normalised) centred and scaled per gene as ``how`` says (module docstring)."""
+def scaled(X: np.ndarray, how: str, counts: np.ndarray | None = None) -> np.ndarray:
+    """``X`` (spots x genes, log-normalised) centred and scaled per gene as ``how`` says (module docstring).
+
+    ``pearson`` reads ``counts``, the same spots' and genes' raw counts, instead of ``X``.
+    """
+    if how == "pearson":
+        import anndata as ad
+        import scanpy as sc
+
+        a = ad.AnnData(np.asarray(counts, dtype=np.float64))
+        sc.experimental.pp.normalize_pearson_residuals(a, theta=100)
+        R = np.asarray(a.X, dtype=np.float64)
+        return R - R.mean(axis=0)
     X = np.asarray(X, dtype=np.float64)
     if how == "unit":
         return standardised(X, dtype=np.float64)
@@ -64,9 +86,9 @@ def scaled(X: np.ndarray, how: str) -> np.ndarray:
     raise ValueError(f"unknown scaling {how!r}; choose from {', '.join(SCALINGS)}")
 
 
-def smoothed_components(X, coords, how: str, npcs: int, k: int, hops: int, alpha: float) -> np.ndarray:
+def smoothed_components(X, coords, how: str, npcs: int, k: int, hops: int, alpha: float, counts=None) -> np.ndarray:
     """The top ``npcs`` components of ``scaled(X, how)``, smoothed over the k-nearest-spot graph."""
-    P = leading_components(scaled(X, how), npcs).astype(np.float32)
+    P = leading_components(scaled(X, how, counts), npcs).astype(np.float32)
     return propagate(torch.from_numpy(P), neighbour_index(coords, k), hops, alpha).numpy()
 
 
@@ -74,6 +96,44 @@ def clusters(E: np.ndarray, k: int, pcs: int, seed: int, mclust: bool) -> np.nda
     if not mclust:
         return cluster_spots(E, k, method="gmm", n_components=pcs, seed=seed)
     return mclust_eee(leading_components(E, pcs), k)
+
+
+def oracle(E: np.ndarray, labels: pd.Series, pcs: int) -> dict[str, float]:
+    """The annotation-started mixture and a linear discriminant on the pipeline's mixture input (module docstring)."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.mixture import GaussianMixture
+
+    from senca_st.method.clustering import GMM_RIDGE, _mixture_input
+
+    P = _mixture_input(E, pcs, 0)
+    lab = labels.astype("string")
+    known = (lab.notna() & (lab != "undetermined")).to_numpy()
+    codes = pd.Categorical(lab[known]).codes
+    k = int(codes.max()) + 1
+    # every parameter from the annotation (means, weights, the pooled within-region covariance), so
+    # that no k-means start enters the annotation-started fit
+    members = [P[known][codes == c] for c in range(k)]
+    means = np.stack([m.mean(axis=0) for m in members])
+    within = sum((m - m.mean(axis=0)).T @ (m - m.mean(axis=0)) for m in members) / int(known.sum())
+    started = GaussianMixture(
+        k,
+        covariance_type="tied",
+        reg_covar=GMM_RIDGE,
+        weights_init=np.array([len(m) for m in members]) / int(known.sum()),
+        means_init=means,
+        precisions_init=np.linalg.inv(within + GMM_RIDGE * np.eye(P.shape[1])),
+    ).fit(P)
+    starts = [GaussianMixture(k, covariance_type="tied", reg_covar=GMM_RIDGE, random_state=r).fit(P) for r in range(30)]
+    best = max(starts, key=lambda g: g.score(P))
+    lda = LinearDiscriminantAnalysis().fit(P[known], codes)
+    return {
+        "ari_annotation_start": adjusted_rand_score(codes, started.predict(P)[known]),
+        "loglik_annotation_start": started.score(P),
+        "ari_best_of_30": adjusted_rand_score(codes, best.predict(P)[known]),
+        "loglik_best_of_30": best.score(P),
+        "ari_lda": adjusted_rand_score(codes, lda.predict(P[known])),
+    }
 
 
 def main() -> int:
@@ -86,6 +146,7 @@ def main() -> int:
     ap.add_argument("--pcs", default="10", help="components the mixture is fitted on (cluster.pcs), comma-separated")
     ap.add_argument("--seeds", default="0,1,2", help="the mixture's seeds (one fit with --mclust)")
     ap.add_argument("--mclust", action="store_true", help="cluster with pymclustr's EEE instead of the pipeline's mixture")
+    ap.add_argument("--oracle", action="store_true", help="also the annotation-started mixture and a linear discriminant")
     args = ap.parse_args()
     torch.set_num_threads(1)
     base = load_config(REPO / "config" / "config.yaml")
@@ -93,11 +154,16 @@ def main() -> int:
     sections = args.sections.split(",")
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.mclust else None]
     data = {s: preprocess_section(read_section(s, Path(args.her2st), Path(args.dlpfc)), n_top_genes=n_top) for s in sections}
-    rows = []
+    rows, oracles = [], []
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
         for s, a in data.items():
-            E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, graph_k(train["k"], a.obsm["spatial"]), int(train["hops"]), float(train["alpha"]))
+            counts = a.layers["counts"]
+            counts = counts.toarray() if hasattr(counts, "toarray") else np.asarray(counts)
+            k = graph_k(train["k"], a.obsm["spatial"])
+            E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, k, int(train["hops"]), float(train["alpha"]), counts)
             labels = a.obs["label"]
+            if args.oracle:
+                oracles.append({"scaling": how, "npcs": npcs, "pcs": pcs, "section": s, **oracle(E, labels, pcs)})
             for seed in seeds:
                 ari = agreement(labels, clusters(E, n_regions(labels), pcs, seed, args.mclust))["ari"]
                 rows.append({"scaling": how, "npcs": npcs, "pcs": pcs, "section": s, "seed": seed, "ari": ari})
@@ -110,6 +176,9 @@ def main() -> int:
     pd.set_option("display.width", 200)
     print(f"mean ARI over seeds {seeds} ({'mclust EEE' if args.mclust else 'gmm'}; k = annotated regions)")
     print(table.round(3).to_string())
+    if oracles:
+        print("\nthe same components, started from the annotation (log-likelihood per spot; LDA: trained on the annotation)")
+        print(pd.DataFrame(oracles).set_index(["scaling", "npcs", "pcs", "section"]).round(3).to_string())
     return 0
 
 
