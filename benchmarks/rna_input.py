@@ -26,9 +26,9 @@ Gene scalings before PCA (genes centred in all of them):
   scale in place of the log-normalised one.
 
 ``--oracle`` asks whether the smoothed components hold the annotated regions at all: beside the
-pipeline's mixture it fits the same tied mixture started from the annotation's region means, and
-a linear discriminant trained and scored on the annotated spots (an upper bound, not a method),
-and prints the log-likelihood per spot of the best of 30 k-means starts and of the
+pipeline's mixture it fits the same tied mixture started from the annotated regions (their means,
+weights and pooled covariance), and a linear discriminant trained and scored on the annotated
+spots (an upper bound, not a method), and prints the log-likelihood per spot of the best of 30 k-means starts and of the
 annotation-started fit.  Where the annotation-started fit scores high and has the lower
 likelihood, the regions are in the components but are not what the mixture's maximum-likelihood
 fit finds (docs/benchmarks.md, "Where DLPFC's regions are lost").
@@ -48,7 +48,7 @@ import torch
 from loso import DLPFC, HER2ST, dataset_of, read_section
 from peers import mclust_eee
 from senca_st.defaults import load_config
-from senca_st.evaluation.metrics import agreement, n_regions
+from senca_st.evaluation.metrics import agreement, annotated, n_regions
 from senca_st.method.clustering import cluster_spots, leading_components
 from senca_st.method.neighbourhood import graph_k
 from senca_st.method.model.graph import neighbour_index, propagate
@@ -101,15 +101,13 @@ def clusters(E: np.ndarray, k: int, pcs: int, seed: int, mclust: bool) -> np.nda
 def oracle(E: np.ndarray, labels: pd.Series, pcs: int) -> dict[str, float]:
     """The annotation-started mixture and a linear discriminant on the pipeline's mixture input (module docstring)."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-    from sklearn.metrics import adjusted_rand_score
     from sklearn.mixture import GaussianMixture
 
     from senca_st.method.clustering import GMM_RIDGE, _mixture_input
 
     P = _mixture_input(E, pcs, 0)
-    lab = labels.astype("string")
-    known = (lab.notna() & (lab != "undetermined")).to_numpy()
-    codes = pd.Categorical(lab[known]).codes
+    known = annotated(labels)
+    codes = pd.Categorical(labels[known].astype(str)).codes
     k = int(codes.max()) + 1
     # every parameter from the annotation (means, weights, the pooled within-region covariance), so
     # that no k-means start enters the annotation-started fit
@@ -128,11 +126,11 @@ def oracle(E: np.ndarray, labels: pd.Series, pcs: int) -> dict[str, float]:
     best = max(starts, key=lambda g: g.score(P))
     lda = LinearDiscriminantAnalysis().fit(P[known], codes)
     return {
-        "ari_annotation_start": adjusted_rand_score(codes, started.predict(P)[known]),
+        "ari_annotation_start": agreement(labels, started.predict(P))["ari"],
         "loglik_annotation_start": started.score(P),
-        "ari_best_of_30": adjusted_rand_score(codes, best.predict(P)[known]),
+        "ari_best_of_30": agreement(labels, best.predict(P))["ari"],
         "loglik_best_of_30": best.score(P),
-        "ari_lda": adjusted_rand_score(codes, lda.predict(P[known])),
+        "ari_lda": agreement(labels, lda.predict(P))["ari"],
     }
 
 
@@ -154,13 +152,17 @@ def main() -> int:
     sections = args.sections.split(",")
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.mclust else None]
     data = {s: preprocess_section(read_section(s, Path(args.her2st), Path(args.dlpfc)), n_top_genes=n_top) for s in sections}
+    # the HVGs' raw counts, dense, for the scalings that read them (pearson)
+    counts = {}
+    if "pearson" in args.scalings.split(","):
+        for s, a in data.items():
+            c = a.layers["counts"]
+            counts[s] = c.toarray() if hasattr(c, "toarray") else np.asarray(c)
     rows, oracles = [], []
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
         for s, a in data.items():
-            counts = a.layers["counts"]
-            counts = counts.toarray() if hasattr(counts, "toarray") else np.asarray(counts)
             k = graph_k(train["k"], a.obsm["spatial"])
-            E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, k, int(train["hops"]), float(train["alpha"]), counts)
+            E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, k, int(train["hops"]), float(train["alpha"]), counts.get(s))
             labels = a.obs["label"]
             if args.oracle:
                 oracles.append({"scaling": how, "npcs": npcs, "pcs": pcs, "section": s, **oracle(E, labels, pcs)})
