@@ -3,6 +3,7 @@
 A measurement script, not a test::
 
     python benchmarks/rna_input.py --scalings unit,pareto,centred,unit_clip10 --npcs 20,30 --pcs 10,20 --seeds 0,1,2
+    python benchmarks/rna_input.py --hvgs seurat,seurat_v3,cell_ranger --scalings unit --seeds 0,1,2,3,4
 
 ``senca_rna`` reads the top ``train.rna_pcs`` principal components of the HVG
 expression and smooths them over the spot graph (``train.hops`` personalised
@@ -14,6 +15,10 @@ pipeline's ARI rule on HER2ST A1-D1 and DLPFC 151673/151674.  It answers two
 questions in seconds rather than the hours a trained grid takes: how much the
 trained network adds to (or takes from) its input, and which gene scaling
 carries over across both datasets.
+
+``--hvgs`` picks the genes with each of scanpy's HVG flavours the pipeline's
+preprocessing takes (``senca_st.method.preprocess.HVG_FLAVORS``; the pipeline's own is
+``seurat``; ``seurat_v3`` needs scikit-misc, the ``peers`` extra).
 
 Gene scalings before PCA (genes centred in all of them):
 
@@ -52,7 +57,7 @@ from senca_st.evaluation.metrics import agreement, annotated, n_regions
 from senca_st.method.clustering import cluster_spots, leading_components
 from senca_st.method.neighbourhood import graph_k
 from senca_st.method.model.graph import neighbour_index, propagate
-from senca_st.method.preprocess import preprocess_section
+from senca_st.method.preprocess import HVG_FLAVOR, preprocess_section
 from senca_st.method.scaling import standardised
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,6 +144,7 @@ def main() -> int:
     ap.add_argument("--her2st", default=str(REPO.parent / "shared" / "data" / "her2st"))
     ap.add_argument("--dlpfc", default=str(REPO.parent / "shared" / "data" / "dlpfc"))
     ap.add_argument("--sections", default=",".join(HER2ST + DLPFC))
+    ap.add_argument("--hvgs", default=HVG_FLAVOR, help="scanpy HVG flavours the genes are chosen by, comma-separated")
     ap.add_argument("--scalings", default="unit,pareto,centred,unit_clip10")
     ap.add_argument("--npcs", default="20", help="input components (train.rna_pcs), comma-separated")
     ap.add_argument("--pcs", default="10", help="components the mixture is fitted on (cluster.pcs), comma-separated")
@@ -151,26 +157,30 @@ def main() -> int:
     train, n_top = base["train"], base["preprocess"]["n_top_genes"]
     sections = args.sections.split(",")
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.mclust else None]
-    data = {s: preprocess_section(read_section(s, Path(args.her2st), Path(args.dlpfc)), n_top_genes=n_top) for s in sections}
+    raw = {s: read_section(s, Path(args.her2st), Path(args.dlpfc)) for s in sections}
+    hvgs = args.hvgs.split(",")
+    data = {(h, s): preprocess_section(raw[s], n_top_genes=n_top, flavor=h) for h in hvgs for s in sections}
     # the HVGs' raw counts, dense, for the scalings that read them (pearson)
     counts = {}
     if "pearson" in args.scalings.split(","):
-        for s, a in data.items():
+        for key, a in data.items():
             c = a.layers["counts"]
-            counts[s] = c.toarray() if hasattr(c, "toarray") else np.asarray(c)
+            counts[key] = c.toarray() if hasattr(c, "toarray") else np.asarray(c)
     rows, oracles = [], []
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
-        for s, a in data.items():
+        for (hvg, s), a in data.items():
             k = graph_k(train["k"], a.obsm["spatial"])
-            E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, k, int(train["hops"]), float(train["alpha"]), counts.get(s))
+            E = smoothed_components(
+                a.X, a.obsm["spatial"], how, npcs, k, int(train["hops"]), float(train["alpha"]), counts.get((hvg, s))
+            )
             labels = a.obs["label"]
             if args.oracle:
-                oracles.append({"scaling": how, "npcs": npcs, "pcs": pcs, "section": s, **oracle(E, labels, pcs)})
+                oracles.append({"hvg": hvg, "scaling": how, "npcs": npcs, "pcs": pcs, "section": s, **oracle(E, labels, pcs)})
             for seed in seeds:
                 ari = agreement(labels, clusters(E, n_regions(labels), pcs, seed, args.mclust))["ari"]
-                rows.append({"scaling": how, "npcs": npcs, "pcs": pcs, "section": s, "seed": seed, "ari": ari})
+                rows.append({"hvg": hvg, "scaling": how, "npcs": npcs, "pcs": pcs, "section": s, "seed": seed, "ari": ari})
     df = pd.DataFrame(rows)
-    table = df.groupby(["scaling", "npcs", "pcs", "section"])["ari"].mean().unstack()[sections]
+    table = df.groupby(["hvg", "scaling", "npcs", "pcs", "section"])["ari"].mean().unstack()[sections]
     for ds in ("her2st", "dlpfc"):
         members = [s for s in sections if dataset_of(s) == ds]
         if members:
@@ -180,7 +190,7 @@ def main() -> int:
     print(table.round(3).to_string())
     if oracles:
         print("\nthe same components, started from the annotation (log-likelihood per spot; LDA: trained on the annotation)")
-        print(pd.DataFrame(oracles).set_index(["scaling", "npcs", "pcs", "section"]).round(3).to_string())
+        print(pd.DataFrame(oracles).set_index(["hvg", "scaling", "npcs", "pcs", "section"]).round(3).to_string())
     return 0
 
 

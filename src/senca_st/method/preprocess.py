@@ -19,6 +19,14 @@ from senca_st.errors import InputError
 
 LOG = logging.getLogger("senca_st")
 
+#: scanpy's HVG flavour: normalised dispersion within bins of mean expression, on the log data.
+#: Of scanpy's flavours it is the one that keeps HER2ST's regions: ``seurat_v3`` (GraphST's and
+#: STAGATE's, on raw counts) lifts DLPFC and costs HER2ST A1-D1 about 0.1 ARI; ``cell_ranger``'s
+#: lead on HER2ST's untrained input does not survive training (docs/benchmarks.md, "Which genes").
+HVG_FLAVOR = "seurat"
+#: the flavours :func:`log_top_genes` takes; ``seurat_v3`` ranks raw counts, the others the log data.
+HVG_FLAVORS = ("seurat", "seurat_v3", "cell_ranger")
+
 
 def preprocess_section(
     adata: ad.AnnData,
@@ -27,6 +35,7 @@ def preprocess_section(
     min_counts_per_spot: int = default("preprocess.min_counts_per_spot"),
     source: str = "",
     min_spots: dict | None = None,
+    flavor: str = HVG_FLAVOR,
 ) -> ad.AnnData:
     """Filter, normalise, log-transform and keep the top HVGs, dense float32 in ``X``.
 
@@ -35,6 +44,8 @@ def preprocess_section(
     (``{"graph_k": k, "n_clusters": n}``, see
     :func:`senca_st.config_check.spots_needed`) makes a section with too few
     spots for its spot graph or its regions fail here, not after training.
+    ``flavor``: scanpy's HVG flavour, :data:`HVG_FLAVOR` in the pipeline; the others of
+    :data:`HVG_FLAVORS` are there to measure against (``benchmarks/rna_input.py --hvgs``).
     """
     adata = adata.copy()
     n0, g0 = adata.shape
@@ -50,21 +61,29 @@ def preprocess_section(
         )
     LOG.info("kept %d of %d spots and %d of %d genes after filtering", adata.n_obs, n0, adata.n_vars, g0)
     check_enough_spots(adata, min_spots or {}, source, n0, min_counts_per_spot)
-    adata = log_top_genes(adata, n_top_genes)
-    LOG.info("kept the top %d highly variable genes", adata.n_vars)
+    adata = log_top_genes(adata, n_top_genes, flavor)
+    LOG.info("kept the top %d highly variable genes (scanpy flavour %s)", adata.n_vars, flavor)
     return adata
 
 
-def log_top_genes(adata: ad.AnnData, n_top_genes: int) -> ad.AnnData:
+def log_top_genes(adata: ad.AnnData, n_top_genes: int, flavor: str = HVG_FLAVOR) -> ad.AnnData:
     """Raw counts -> log1p of library-size-normalised counts of the top HVGs, dense float32 in ``X``.
 
     Raw counts stay in ``layers['counts']``.  One section and a group's sections
     pooled (:func:`senca_st.method.groups.combine_sections`) go through the same steps.
+    ``flavor``: scanpy's HVG flavour (:data:`HVG_FLAVORS`); ``seurat_v3`` reads the raw counts.
     """
+    if flavor not in HVG_FLAVORS:
+        raise ValueError(f"unknown HVG flavour {flavor!r}; choose from {', '.join(HVG_FLAVORS)}")
     adata.layers["counts"] = adata.X.copy()
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
-    sc.pp.highly_variable_genes(adata, n_top_genes=min(n_top_genes, adata.n_vars), flavor="seurat")
+    sc.pp.highly_variable_genes(
+        adata,
+        n_top_genes=min(n_top_genes, adata.n_vars),
+        flavor=flavor,
+        layer="counts" if flavor == "seurat_v3" else None,
+    )
     adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
     X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
     adata.X = X.astype(np.float32)
