@@ -62,6 +62,8 @@ from senca_st.method.scaling import standardised
 
 REPO = Path(__file__).resolve().parents[1]
 SCALINGS = ("unit", "pareto", "centred", "unit_clip10", "pearson")
+#: what one row of the tables is measured on
+CELL = ["hvg", "scaling", "npcs", "pcs", "section"]
 
 
 def scaled(X: np.ndarray, how: str, counts: np.ndarray | None = None) -> np.ndarray:
@@ -174,13 +176,14 @@ def main() -> int:
                 a.X, a.obsm["spatial"], how, npcs, k, int(train["hops"]), float(train["alpha"]), counts.get((hvg, s))
             )
             labels = a.obs["label"]
+            cell = dict(zip(CELL, (hvg, how, npcs, pcs, s)))
             if args.oracle:
-                oracles.append({"hvg": hvg, "scaling": how, "npcs": npcs, "pcs": pcs, "section": s, **oracle(E, labels, pcs)})
+                oracles.append({**cell, **oracle(E, labels, pcs)})
             for seed in seeds:
                 ari = agreement(labels, clusters(E, n_regions(labels), pcs, seed, args.mclust))["ari"]
-                rows.append({"hvg": hvg, "scaling": how, "npcs": npcs, "pcs": pcs, "section": s, "seed": seed, "ari": ari})
+                rows.append({**cell, "seed": seed, "ari": ari})
     df = pd.DataFrame(rows)
-    table = df.groupby(["hvg", "scaling", "npcs", "pcs", "section"])["ari"].mean().unstack()[sections]
+    table = df.groupby(CELL)["ari"].mean().unstack()[sections]
     for ds in ("her2st", "dlpfc"):
         members = [s for s in sections if dataset_of(s) == ds]
         if members:
@@ -190,7 +193,7 @@ def main() -> int:
     print(table.round(3).to_string())
     if oracles:
         print("\nthe same components, started from the annotation (log-likelihood per spot; LDA: trained on the annotation)")
-        print(pd.DataFrame(oracles).set_index(["hvg", "scaling", "npcs", "pcs", "section"]).round(3).to_string())
+        print(pd.DataFrame(oracles).set_index(CELL).round(3).to_string())
     return 0
 
 
