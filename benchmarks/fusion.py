@@ -85,8 +85,9 @@ def image_of(section: str, her2st: Path, dlpfc: Path, cache: Path) -> ImageSourc
 
 
 def features(section: str, adata, source: ImageSource, encoder: str, cache: Path, tiling: dict) -> np.ndarray:
-    """The section's patch features, in ``adata``'s spot order (cached per encoder)."""
-    path = cache / f"{section}_{encoder.replace(':', '_').replace('/', '_')}.npy"
+    """The section's patch features, in ``adata``'s spot order (cached per encoder, patch size and reach)."""
+    name = encoder.replace(":", "_").replace("/", "_")
+    path = cache / f"{section}_{name}_{tiling['patch_px']}px_degree{tiling['neighbour_degree']}.npy"
     if path.exists():
         return np.load(path)
     feats = extract_features(

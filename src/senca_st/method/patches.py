@@ -1,12 +1,12 @@
-"""Cut one H&E patch per spot, wide enough to see the spot's 3rd-degree neighbours.
+"""Cut one H&E patch per spot, reaching ``tiling.neighbour_degree`` lattice pitches around it.
 
-SENCA-st's image branch looks at the tissue around a spot, not just under it:
-the patch radius reaches the spot's 3rd-degree neighbours, i.e. three lattice
-pitches.  The pitch is measured from the spot coordinates, so the same setting
-works for ST (100 µm pitch) and Visium (100 µm between spot centres) at any
-image resolution.  Patches are cut in batches as the image encoder consumes
-them (:func:`iter_patches`): they are never all on disk or in memory, which at
-100k spots would be 15 GB.
+The patch's half-width is a whole number of lattice pitches (1 by default: the
+spot and its first ring; the paper's 3 reaches the 3rd-degree neighbours).  The
+pitch is measured from the spot coordinates, so the same setting works for ST
+(200 µm pitch) and Visium (100 µm between spot centres) at any image
+resolution.  Patches are cut in batches as the image encoder consumes them
+(:func:`iter_patches`): they are never all on disk or in memory, which at 100k
+spots would be 15 GB.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from senca_st.defaults import default
 from senca_st.errors import InputError
 from senca_st.io.image_io import SectionImage
 from senca_st.io.section_image import ImageSource
@@ -26,7 +27,7 @@ from senca_st.method.neighbourhood import spot_spacing
 LOG = logging.getLogger("senca_st")
 
 
-def patch_side(coords: np.ndarray, degree: int = 3) -> int:
+def patch_side(coords: np.ndarray, degree: int = default("tiling.neighbour_degree")) -> int:
     """Side in image pixels of a square patch whose half-width reaches ``degree`` lattice pitches."""
     return max(8, int(round(2 * degree * spot_spacing(coords))))
 
@@ -49,8 +50,8 @@ def check_inside(image: SectionImage, coords: np.ndarray) -> None:
 def iter_patches(
     image_path: str | Path | ImageSource,
     coords: np.ndarray,
-    patch_px: int = 224,
-    degree: int = 3,
+    patch_px: int = default("tiling.patch_px"),
+    degree: int = default("tiling.neighbour_degree"),
     image_scale: float = 1.0,
     batch_size: int = 256,
 ) -> Iterator[np.ndarray]:
