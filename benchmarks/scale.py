@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from senca_st.defaults import default
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from workflow_copy import copy_workflow  # noqa: E402
@@ -113,8 +115,8 @@ def main() -> None:
     ap.add_argument("--image", action="store_true", help="with the generated H&E: senca (image + RNA); else senca_rna")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--pitch-px", type=float, default=0, help="demo.pitch_px, image pixels between neighbouring spots (0: the default)")
-    ap.add_argument("--patch-px", type=int, default=224, help="tiling.patch_px")
-    ap.add_argument("--encoder", default="efficientnet_lite0", help="features.encoder")
+    ap.add_argument("--patch-px", type=int, default=default("tiling.patch_px"), help="tiling.patch_px")
+    ap.add_argument("--encoder", default=default("features.encoder"), help="features.encoder")
     ap.add_argument("--batch-spots", default="auto", help="train.batch_spots (0: the full graph at any size)")
     ap.add_argument("--seeds", default="", help="train.seeds, comma-separated (empty: the defaults)")
     ap.add_argument("--out", default="results/scale")
