@@ -4,6 +4,7 @@ A measurement script, not a test::
 
     python benchmarks/rna_input.py --scalings unit,pareto,centred,unit_clip10 --npcs 20,30 --pcs 10,20 --seeds 0,1,2
     python benchmarks/rna_input.py --hvgs seurat,seurat_v3,cell_ranger --scalings unit --seeds 0,1,2,3,4
+    python benchmarks/rna_input.py --n-top-genes 1000,2000,3000,4000,6000 --scalings unit --seeds 0,1,2,3,4
 
 ``senca_rna`` reads the top ``train.rna_pcs`` principal components of the HVG
 expression and smooths them over the spot graph (``train.hops`` personalised
@@ -18,7 +19,8 @@ carries over across both datasets.
 
 ``--hvgs`` picks the genes with each of scanpy's HVG flavours the pipeline's
 preprocessing takes (``senca_st.method.preprocess.HVG_FLAVORS``; the pipeline's own is
-``seurat``; ``seurat_v3`` needs scikit-misc, the ``peers`` extra).
+``seurat``; ``seurat_v3`` needs scikit-misc, the ``peers`` extra), and ``--n-top-genes`` how
+many (``preprocess.n_top_genes`` by default).
 
 Gene scalings before PCA (genes centred in all of them):
 
@@ -63,7 +65,7 @@ from senca_st.method.scaling import standardised
 REPO = Path(__file__).resolve().parents[1]
 SCALINGS = ("unit", "pareto", "centred", "unit_clip10", "pearson")
 #: what one row of the tables is measured on
-CELL = ["hvg", "scaling", "npcs", "pcs", "section"]
+CELL = ["hvg", "genes", "scaling", "npcs", "pcs", "section"]
 
 
 def scaled(X: np.ndarray, how: str, counts: np.ndarray | None = None) -> np.ndarray:
@@ -147,6 +149,9 @@ def main() -> int:
     ap.add_argument("--dlpfc", default=str(REPO.parent / "shared" / "data" / "dlpfc"))
     ap.add_argument("--sections", default=",".join(HER2ST + DLPFC))
     ap.add_argument("--hvgs", default=HVG_FLAVOR, help="scanpy HVG flavours the genes are chosen by, comma-separated")
+    ap.add_argument(
+        "--n-top-genes", help="HVGs kept (preprocess.n_top_genes; more than a section has: all of them), comma-separated"
+    )
     ap.add_argument("--scalings", default="unit,pareto,centred,unit_clip10")
     ap.add_argument("--npcs", default="20", help="input components (train.rna_pcs), comma-separated")
     ap.add_argument("--pcs", default="10", help="components the mixture is fitted on (cluster.pcs), comma-separated")
@@ -156,12 +161,15 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     base = load_config(REPO / "config" / "config.yaml")
-    train, n_top = base["train"], base["preprocess"]["n_top_genes"]
+    train = base["train"]
     sections = args.sections.split(",")
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.mclust else None]
     raw = {s: read_section(s, Path(args.her2st), Path(args.dlpfc)) for s in sections}
     hvgs = args.hvgs.split(",")
-    data = {(h, s): preprocess_section(raw[s], n_top_genes=n_top, flavor=h) for h in hvgs for s in sections}
+    n_tops = [int(n) for n in str(args.n_top_genes or base["preprocess"]["n_top_genes"]).split(",")]
+    data = {
+        (h, n, s): preprocess_section(raw[s], n_top_genes=n, flavor=h) for h in hvgs for n in n_tops for s in sections
+    }
     # the HVGs' raw counts, dense, for the scalings that read them (pearson)
     counts = {}
     if "pearson" in args.scalings.split(","):
@@ -170,13 +178,13 @@ def main() -> int:
             counts[key] = c.toarray() if hasattr(c, "toarray") else np.asarray(c)
     rows, oracles = [], []
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
-        for (hvg, s), a in data.items():
+        for (hvg, n, s), a in data.items():
             k = graph_k(train["k"], a.obsm["spatial"])
             E = smoothed_components(
-                a.X, a.obsm["spatial"], how, npcs, k, int(train["hops"]), float(train["alpha"]), counts.get((hvg, s))
+                a.X, a.obsm["spatial"], how, npcs, k, int(train["hops"]), float(train["alpha"]), counts.get((hvg, n, s))
             )
             labels = a.obs["label"]
-            cell = dict(zip(CELL, (hvg, how, npcs, pcs, s)))
+            cell = dict(zip(CELL, (hvg, n, how, npcs, pcs, s)))
             if args.oracle:
                 oracles.append({**cell, **oracle(E, labels, pcs)})
             for seed in seeds:
