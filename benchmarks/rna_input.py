@@ -5,6 +5,8 @@ A measurement script, not a test::
     python benchmarks/rna_input.py --scalings unit,pareto,centred,unit_clip10 --npcs 20,30 --pcs 10,20 --seeds 0,1,2
     python benchmarks/rna_input.py --hvgs seurat,seurat_v3,cell_ranger --scalings unit --seeds 0,1,2,3,4
     python benchmarks/rna_input.py --n-top-genes 1000,2000,3000,4000,6000 --scalings unit --seeds 0,1,2,3,4
+    python benchmarks/rna_input.py --hvgs seurat,seurat_v3 --scalings unit --refine 0,6,18,50 --seeds 0,1,2,3,4
+    python benchmarks/rna_input.py --hvgs seurat,seurat_v3 --hvg-spots 500,1000 --scalings unit --sections 151673,151674
 
 ``senca_rna`` reads the top ``train.rna_pcs`` principal components of the HVG
 expression and smooths them over the spot graph (``train.hops`` personalised
@@ -20,7 +22,13 @@ carries over across both datasets.
 ``--hvgs`` picks the genes with each of scanpy's HVG flavours the pipeline's
 preprocessing takes (``senca_st.method.preprocess.HVG_FLAVORS``; the pipeline's own is
 ``seurat``; ``seurat_v3`` needs scikit-misc, the ``peers`` extra), and ``--n-top-genes`` how
-many (``preprocess.n_top_genes`` by default).
+many (``preprocess.n_top_genes`` by default).  ``--hvg-spots N`` ranks the genes on N spots drawn at
+random (draws 0-2, each scored and averaged) and builds the whole section's input from them: does
+a flavour's lead on a dataset follow from how many spots its statistics see, or from the data?
+
+``--refine N`` relabels each spot, after clustering, with the commonest region among its N nearest
+spots (itself not counted; ties to the nearest), GraphST's ``refine_label`` (its tutorial's N is 50
+on Visium); 0 leaves the regions as clustered.  The pipeline does not refine (docs/benchmarks.md).
 
 Gene scalings before PCA (genes centred in all of them):
 
@@ -30,7 +38,12 @@ Gene scalings before PCA (genes centred in all of them):
 - ``unit_clip10``: unit, then clipped to [-10, 10] (GraphST's ``sc.pp.scale(max_value=10)``);
 - ``pearson``: analytic Pearson residuals of the same HVGs' raw counts (scanpy's
   ``normalize_pearson_residuals``, theta 100, clipped at sqrt(spots)), a variance-stabilised
-  scale in place of the log-normalised one.
+  scale in place of the log-normalised one;
+- ``reliable``: unit, then each gene times the square root of its reliability, so that its
+  variance is the share not due to counting noise.  The reliability is read off the counts
+  themselves: each spot's counts split in two by binomial thinning (two independent Poisson halves
+  of the same expression), both halves log-normalised, and the halves' correlation over spots
+  stepped up to the whole (Spearman-Brown, 2r / (1 + r), clipped to [0, 1]).
 
 ``--oracle`` asks whether the smoothed components hold the annotated regions at all: beside the
 pipeline's mixture it fits the same tied mixture started from the annotated regions (their means,
@@ -63,16 +76,21 @@ from senca_st.method.preprocess import HVG_FLAVOR, preprocess_section
 from senca_st.method.scaling import standardised
 
 REPO = Path(__file__).resolve().parents[1]
-SCALINGS = ("unit", "pareto", "centred", "unit_clip10", "pearson")
+SCALINGS = ("unit", "pareto", "centred", "unit_clip10", "pearson", "reliable")
+#: the scalings that read the HVGs' raw counts
+COUNT_SCALINGS = ("pearson", "reliable")
 #: what one row of the tables is measured on
-CELL = ["hvg", "genes", "scaling", "npcs", "pcs", "section"]
+CELL = ["hvg", "genes", "hvg_spots", "scaling", "npcs", "pcs", "refine", "section"]
 
 
 def scaled(X: np.ndarray, how: str, counts: np.ndarray | None = None) -> np.ndarray:
     """``X`` (spots x genes, log-normalised) centred and scaled per gene as ``how`` says (module docstring).
 
-    ``pearson`` reads ``counts``, the same spots' and genes' raw counts, instead of ``X``.
+    ``pearson`` reads ``counts``, the same spots' and genes' raw counts, instead of ``X``;
+    ``reliable`` reads both.
     """
+    if how == "reliable":
+        return standardised(X, dtype=np.float64) * np.sqrt(reliability(counts))
     if how == "pearson":
         import anndata as ad
         import scanpy as sc
@@ -93,6 +111,49 @@ def scaled(X: np.ndarray, how: str, counts: np.ndarray | None = None) -> np.ndar
     if how == "centred":
         return X - X.mean(axis=0)
     raise ValueError(f"unknown scaling {how!r}; choose from {', '.join(SCALINGS)}")
+
+
+def reliability(counts: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Each gene's split-half reliability over spots (module docstring, ``reliable``), in [0, 1].
+
+    The halves are normalised by half the spot's total over these genes, as the whole is by its total.
+    """
+    c = np.asarray(counts, dtype=np.int64)
+    half = np.random.default_rng(seed).binomial(c, 0.5)
+    totals = np.maximum(c.sum(axis=1, keepdims=True), 1) / 2
+    a, b = (np.log1p(h / totals * 1e4) for h in (half, c - half))
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+    r = (a * b).mean(axis=0) / np.sqrt(a.var(axis=0) * b.var(axis=0) + 1e-12)
+    return np.clip(2 * r / (1 + r), 0.0, 1.0)
+
+
+def refined(labels: np.ndarray, coords: np.ndarray, n: int) -> np.ndarray:
+    """GraphST's ``refine_label``: each spot takes the commonest region among its ``n`` nearest (module docstring)."""
+    labels = np.asarray(labels)
+    if n <= 0:
+        return labels
+    from scipy.spatial import cKDTree
+
+    _, near = cKDTree(coords).query(coords, n + 1)
+    out = labels.copy()
+    for i, row in enumerate(labels[near[:, 1:]]):
+        values, first, counts = np.unique(row, return_index=True, return_counts=True)
+        top = counts == counts.max()
+        out[i] = values[top][np.argmin(first[top])]  # a tie goes to the region met first (the nearest)
+    return out
+
+
+def top_genes_on_spots(a, flavor: str, n_top: int, n_spots: int, draw: int, min_spots_per_gene: int):
+    """``a`` (every gene, log-normalised) cut to the ``n_top`` HVGs ranked on ``n_spots`` random spots."""
+    import scanpy as sc
+
+    pick = np.random.default_rng(draw).choice(a.n_obs, min(n_spots, a.n_obs), replace=False)
+    b = a[pick].copy()
+    seen = np.asarray((b.layers["counts"] > 0).sum(axis=0)).ravel() >= min_spots_per_gene
+    b = b[:, seen].copy()
+    layer = "counts" if flavor == "seurat_v3" else None
+    sc.pp.highly_variable_genes(b, n_top_genes=min(n_top, b.n_vars), flavor=flavor, layer=layer)
+    return a[:, b.var_names[b.var["highly_variable"].to_numpy()]].copy()
 
 
 def smoothed_components(X, coords, how: str, npcs: int, k: int, hops: int, alpha: float, counts=None) -> np.ndarray:
@@ -152,10 +213,16 @@ def main() -> int:
     ap.add_argument(
         "--n-top-genes", help="HVGs kept (preprocess.n_top_genes; more than a section has: all of them), comma-separated"
     )
+    ap.add_argument(
+        "--hvg-spots", default="0", help="rank the HVGs on this many random spots (3 draws; 0: all), comma-separated"
+    )
     ap.add_argument("--scalings", default="unit,pareto,centred,unit_clip10")
     ap.add_argument("--npcs", default="20", help="input components (train.rna_pcs), comma-separated")
     ap.add_argument("--pcs", default="10", help="components the mixture is fitted on (cluster.pcs), comma-separated")
     ap.add_argument("--seeds", default="0,1,2", help="the mixture's seeds (one fit with --mclust)")
+    ap.add_argument(
+        "--refine", default="0", help="relabel by the commonest region of the N nearest spots, comma-separated"
+    )
     ap.add_argument("--mclust", action="store_true", help="cluster with pymclustr's EEE instead of the pipeline's mixture")
     ap.add_argument("--oracle", action="store_true", help="also the annotation-started mixture and a linear discriminant")
     args = ap.parse_args()
@@ -167,29 +234,36 @@ def main() -> int:
     raw = {s: read_section(s, Path(args.her2st), Path(args.dlpfc)) for s in sections}
     hvgs = args.hvgs.split(",")
     n_tops = [int(n) for n in str(args.n_top_genes or base["preprocess"]["n_top_genes"]).split(",")]
-    data = {
-        (h, n, s): preprocess_section(raw[s], n_top_genes=n, flavor=h) for h in hvgs for n in n_tops for s in sections
-    }
-    # the HVGs' raw counts, dense, for the scalings that read them (pearson)
-    counts = {}
-    if "pearson" in args.scalings.split(","):
-        for key, a in data.items():
-            c = a.layers["counts"]
-            counts[key] = c.toarray() if hasattr(c, "toarray") else np.asarray(c)
+    hvg_spots = [int(n) for n in args.hvg_spots.split(",")]
+    refines = [int(n) for n in args.refine.split(",")]
+    min_spots = int(base["preprocess"]["min_spots_per_gene"])
+    # (flavour, genes, hvg_spots, section) -> the inputs scored: one, or one per draw of the spots
+    data = {}
+    for h, n, s in itertools.product(hvgs, n_tops, sections):
+        if 0 in hvg_spots:
+            data[h, n, 0, s] = [preprocess_section(raw[s], n_top_genes=n, flavor=h)]
+        if any(hvg_spots):
+            every = preprocess_section(raw[s], n_top_genes=raw[s].n_vars)
+            for m in filter(None, hvg_spots):
+                data[h, n, m, s] = [top_genes_on_spots(every, h, n, m, draw, min_spots) for draw in range(3)]
     rows, oracles = [], []
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
-        for (hvg, n, s), a in data.items():
-            k = graph_k(train["k"], a.obsm["spatial"])
-            E = smoothed_components(
-                a.X, a.obsm["spatial"], how, npcs, k, int(train["hops"]), float(train["alpha"]), counts.get((hvg, n, s))
-            )
-            labels = a.obs["label"]
-            cell = dict(zip(CELL, (hvg, n, how, npcs, pcs, s)))
-            if args.oracle:
-                oracles.append({**cell, **oracle(E, labels, pcs)})
-            for seed in seeds:
-                ari = agreement(labels, clusters(E, n_regions(labels), pcs, seed, args.mclust))["ari"]
-                rows.append({**cell, "seed": seed, "ari": ari})
+        for (hvg, n, m, s), inputs in data.items():
+            for a in inputs:
+                k = graph_k(train["k"], a.obsm["spatial"])
+                c = a.layers["counts"] if how in COUNT_SCALINGS else None
+                c = c.toarray() if hasattr(c, "toarray") else c
+                hops, alpha = int(train["hops"]), float(train["alpha"])
+                E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, k, hops, alpha, c)
+                labels = a.obs["label"]
+                cell = dict(zip(CELL, (hvg, n, m, how, npcs, pcs, 0, s)))
+                if args.oracle:
+                    oracles.append({**cell, **oracle(E, labels, pcs)})
+                for seed in seeds:
+                    regions = clusters(E, n_regions(labels), pcs, seed, args.mclust)
+                    for r in refines:
+                        ari = agreement(labels, refined(regions, a.obsm["spatial"], r))["ari"]
+                        rows.append({**cell, "refine": r, "seed": seed, "ari": ari})
     df = pd.DataFrame(rows)
     table = df.groupby(CELL)["ari"].mean().unstack()[sections]
     for ds in ("her2st", "dlpfc"):
