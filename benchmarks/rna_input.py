@@ -239,13 +239,13 @@ def main() -> int:
     min_spots = int(base["preprocess"]["min_spots_per_gene"])
     # (flavour, genes, hvg_spots, section) -> the inputs scored: one, or one per draw of the spots
     data = {}
+    # every gene, log-normalised, for the genes ranked on a sample of spots
+    every = {s: preprocess_section(raw[s], n_top_genes=raw[s].n_vars) for s in sections if any(hvg_spots)}
     for h, n, s in itertools.product(hvgs, n_tops, sections):
         if 0 in hvg_spots:
             data[h, n, 0, s] = [preprocess_section(raw[s], n_top_genes=n, flavor=h)]
-        if any(hvg_spots):
-            every = preprocess_section(raw[s], n_top_genes=raw[s].n_vars)
-            for m in filter(None, hvg_spots):
-                data[h, n, m, s] = [top_genes_on_spots(every, h, n, m, draw, min_spots) for draw in range(3)]
+        for m in filter(None, hvg_spots):
+            data[h, n, m, s] = [top_genes_on_spots(every[s], h, n, m, draw, min_spots) for draw in range(3)]
     rows, oracles = [], []
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
         for (hvg, n, m, s), inputs in data.items():
