@@ -61,6 +61,7 @@ import itertools
 import sys
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import torch
@@ -70,7 +71,7 @@ from peers import mclust_eee
 from senca_st.defaults import load_config
 from senca_st.evaluation.metrics import agreement, annotated, n_regions
 from senca_st.method.clustering import cluster_spots, leading_components
-from senca_st.method.neighbourhood import graph_k
+from senca_st.method.neighbourhood import graph_k, nearest_spots
 from senca_st.method.model.graph import neighbour_index, propagate
 from senca_st.method.preprocess import HVG_FLAVOR, preprocess_section
 from senca_st.method.scaling import standardised
@@ -92,7 +93,6 @@ def scaled(X: np.ndarray, how: str, counts: np.ndarray | None = None) -> np.ndar
     if how == "reliable":
         return standardised(X, dtype=np.float64) * np.sqrt(reliability(counts))
     if how == "pearson":
-        import anndata as ad
         import scanpy as sc
 
         a = ad.AnnData(np.asarray(counts, dtype=np.float64))
@@ -132,28 +132,26 @@ def refined(labels: np.ndarray, coords: np.ndarray, n: int) -> np.ndarray:
     labels = np.asarray(labels)
     if n <= 0:
         return labels
-    from scipy.spatial import cKDTree
-
-    _, near = cKDTree(coords).query(coords, n + 1)
     out = labels.copy()
-    for i, row in enumerate(labels[near[:, 1:]]):
+    for i, row in enumerate(labels[nearest_spots(coords, n)]):  # each row nearest first
         values, first, counts = np.unique(row, return_index=True, return_counts=True)
         top = counts == counts.max()
         out[i] = values[top][np.argmin(first[top])]  # a tie goes to the region met first (the nearest)
     return out
 
 
-def top_genes_on_spots(a, flavor: str, n_top: int, n_spots: int, draw: int, min_spots_per_gene: int):
-    """``a`` (every gene, log-normalised) cut to the ``n_top`` HVGs ranked on ``n_spots`` random spots."""
-    import scanpy as sc
+def top_genes_on_spots(every: ad.AnnData, raw: ad.AnnData, flavor: str, n_top: int, n_spots: int, draw: int) -> ad.AnnData:
+    """``every`` (the section's every gene, preprocessed) cut to the ``n_top`` HVGs that the pipeline's
+    preprocessing keeps on ``n_spots`` of its spots drawn at random (``raw``: the section's counts)."""
+    pick = np.random.default_rng(draw).choice(every.n_obs, min(n_spots, every.n_obs), replace=False)
+    sample = preprocess_section(raw[every.obs_names[pick]], n_top_genes=n_top, flavor=flavor)
+    return every[:, sample.var_names].copy()
 
-    pick = np.random.default_rng(draw).choice(a.n_obs, min(n_spots, a.n_obs), replace=False)
-    b = a[pick].copy()
-    seen = np.asarray((b.layers["counts"] > 0).sum(axis=0)).ravel() >= min_spots_per_gene
-    b = b[:, seen].copy()
-    layer = "counts" if flavor == "seurat_v3" else None
-    sc.pp.highly_variable_genes(b, n_top_genes=min(n_top, b.n_vars), flavor=flavor, layer=layer)
-    return a[:, b.var_names[b.var["highly_variable"].to_numpy()]].copy()
+
+def dense_counts(a: ad.AnnData) -> np.ndarray:
+    """``a``'s raw counts (``layers['counts']``) as a dense array."""
+    c = a.layers["counts"]
+    return c.toarray() if hasattr(c, "toarray") else np.asarray(c)
 
 
 def smoothed_components(X, coords, how: str, npcs: int, k: int, hops: int, alpha: float, counts=None) -> np.ndarray:
@@ -236,7 +234,6 @@ def main() -> int:
     n_tops = [int(n) for n in str(args.n_top_genes or base["preprocess"]["n_top_genes"]).split(",")]
     hvg_spots = [int(n) for n in args.hvg_spots.split(",")]
     refines = [int(n) for n in args.refine.split(",")]
-    min_spots = int(base["preprocess"]["min_spots_per_gene"])
     # (flavour, genes, hvg_spots, section) -> the inputs scored: one, or one per draw of the spots
     data = {}
     # every gene, log-normalised, for the genes ranked on a sample of spots
@@ -245,15 +242,16 @@ def main() -> int:
         if 0 in hvg_spots:
             data[h, n, 0, s] = [preprocess_section(raw[s], n_top_genes=n, flavor=h)]
         for m in filter(None, hvg_spots):
-            data[h, n, m, s] = [top_genes_on_spots(every[s], h, n, m, draw, min_spots) for draw in range(3)]
+            data[h, n, m, s] = [top_genes_on_spots(every[s], raw[s], h, n, m, draw) for draw in range(3)]
+    hops, alpha = int(train["hops"]), float(train["alpha"])
+    # each input beside its HVGs' raw counts, dense, for the scalings that read them
+    wants_counts = bool(set(args.scalings.split(",")) & set(COUNT_SCALINGS))
+    data = {key: [(a, dense_counts(a) if wants_counts else None) for a in inputs] for key, inputs in data.items()}
     rows, oracles = [], []
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
         for (hvg, n, m, s), inputs in data.items():
-            for a in inputs:
+            for a, c in inputs:
                 k = graph_k(train["k"], a.obsm["spatial"])
-                c = a.layers["counts"] if how in COUNT_SCALINGS else None
-                c = c.toarray() if hasattr(c, "toarray") else c
-                hops, alpha = int(train["hops"]), float(train["alpha"])
                 E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, k, hops, alpha, c)
                 labels = a.obs["label"]
                 cell = dict(zip(CELL, (hvg, n, m, how, npcs, pcs, 0, s)))
