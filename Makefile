@@ -67,11 +67,18 @@ demo-full: install
 	@echo "Per section: results/<sample>/section.h5ad (scanpy/squidpy), region_markers.tsv; figures: results/report/"
 	@echo "HTML report: snakemake --report results/report.html"
 
+# Two pytest workers (pytest-xdist), each taking whole test files (--dist loadfile) so that a module's
+# shared run (a finished demo, a SLURM cluster) is built once. The whole-pipeline tests spend much of
+# their time starting jobs and waiting on SLURM's status checks, so two workers on two cores finish
+# the suite well before one does. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: install
-	$(PY) -m pytest tests
+	$(PYTEST) tests
 
 test-fast: install
-	$(PY) -m pytest -m "not slow and not slurm" tests
+	$(PYTEST) -m "not slow and not slurm" tests
 
 BENCH := $(PY) benchmarks/peers.py --threads $(CORES) --runs $(BENCH_OUT)/runs.tsv
 

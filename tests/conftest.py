@@ -30,3 +30,20 @@ def dlpfc_root() -> Path:
     if not (SHARED_DLPFC / "151673.h5ad").is_file():
         pytest.skip(f"real DLPFC data not found at {SHARED_DLPFC}")
     return SHARED_DLPFC
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the files of SLURM tests first, then those with whole-pipeline (slow) tests, then the rest.
+
+    ``make test`` runs two pytest-xdist workers that take whole files in collection order: the
+    long files started first leave the many short ones to fill in at the end, where otherwise a
+    10-minute file started last would keep one worker busy while the other idles.
+    """
+    marks: dict[Path, set[str]] = {}
+    for item in items:
+        marks.setdefault(item.path, set()).update(m.name for m in item.iter_markers())
+
+    def rank(item: pytest.Item) -> int:
+        return 0 if "slurm" in marks[item.path] else 1 if "slow" in marks[item.path] else 2
+
+    items.sort(key=rank)  # stable: a file's tests keep their order
