@@ -67,13 +67,14 @@ demo-full: install
 	@echo "Per section: results/<sample>/section.h5ad (scanpy/squidpy), region_markers.tsv; figures: results/report/"
 	@echo "HTML report: snakemake --report results/report.html"
 
-# Two pytest workers (pytest-xdist), each taking whole test files (--dist loadfile) so that a module's
-# shared run (a finished demo, a SLURM cluster) is built once, in the order tests/conftest.py gives
-# (the longest and the whole-pipeline files first; --no-loadscope-reorder, else xdist starts with the files
-# of most tests). The whole-pipeline tests spend much of their time starting jobs and waiting on
-# SLURM's status checks, so two workers on two cores finish the suite well before one does.
-# TEST_WORKERS=0 runs it in one process. OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads sleep
-# instead of spinning while they wait, so one worker's idle threads do not take the other's cores.
+# Two pytest workers (pytest-xdist), each taking whole test files (--dist loadfile) so that a
+# module's shared run (a finished demo, a SLURM cluster) is built once, in the order tests/conftest.py
+# gives: the longest and the whole-pipeline files first (--no-loadscope-reorder, else xdist starts
+# with the files of most tests). The whole-pipeline tests spend much of their time starting jobs and
+# waiting on SLURM's status checks, so two workers on two cores finish the suite well before one
+# does. TEST_WORKERS=0 runs it in one process. OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads
+# sleep instead of spinning while they wait, so one worker's idle threads do not take the other's
+# cores.
 TEST_WORKERS ?= 2
 PYTEST := OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

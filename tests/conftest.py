@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository root and the real HER2ST and DLPFC data beside it (skipped when absent)."""
+"""Shared fixtures (the repository root, the real HER2ST and DLPFC data beside it, skipped when absent) and the order files run in."""
 
 from __future__ import annotations
 
