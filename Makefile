@@ -69,7 +69,7 @@ demo-full: install
 
 # Two pytest workers (pytest-xdist), each taking whole test files (--dist loadfile) so that a
 # module's shared run (a finished demo, a SLURM cluster) is built once, in the order tests/conftest.py
-# gives: the longest and the whole-pipeline files first (--no-loadscope-reorder, else xdist starts
+# gives: the SLURM and whole-pipeline files first (--no-loadscope-reorder, else xdist starts
 # with the files of most tests). The whole-pipeline tests spend much of their time starting jobs and
 # waiting on SLURM's status checks, so two workers on two cores finish the suite well before one
 # does. TEST_WORKERS=0 runs it in one process. OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads

@@ -32,23 +32,18 @@ def dlpfc_root() -> Path:
     return SHARED_DLPFC
 
 
-# The two longest files (alone on 2 cores, 2026-12-07: the SLURM demo 9 min, the demo study at the
-# paper's settings 11 min): each worker starts on one of them.
-LONGEST = ("test_slurm.py", "test_pipeline.py")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the longest files first, then the other files with whole-pipeline (slow) tests, then the rest.
+    """Run the files of SLURM tests first, then those with whole-pipeline (slow) tests, then the rest.
 
     ``make test`` runs two pytest-xdist workers that take whole files in collection order: the
     long files started first leave the many short ones to fill in at the end, where otherwise a
     10-minute file started last would keep one worker busy while the other idles.
     """
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    marks: dict[Path, set[str]] = {}
+    for item in items:
+        marks.setdefault(item.path, set()).update(m.name for m in item.iter_markers())
 
     def rank(item: pytest.Item) -> int:
-        if item.path.name in LONGEST:
-            return LONGEST.index(item.path.name)
-        return len(LONGEST) + (item.path not in slow)
+        return 0 if "slurm" in marks[item.path] else 1 if "slow" in marks[item.path] else 2
 
     items.sort(key=rank)  # stable: a file's tests keep their order
