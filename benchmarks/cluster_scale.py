@@ -32,13 +32,13 @@ WHOLE_WARD_LIMIT = 25_000  # 113 s and 3.3 GiB at 20k; O(n^2) beyond
 def embed(n: int, folder: Path) -> None:
     from senca_st.io.demo import make_demo_section
     from senca_st.io.sections import read_st_section
+    from senca_st.io.store import dense
     from senca_st.method.baselines import pca_embedding
     from senca_st.method.preprocess import preprocess_section
 
     paths = make_demo_section(folder, n_spots=n, pitch=12.0)
     adata = preprocess_section(read_st_section(paths["counts"], paths["spots"], paths["labels"]), n_top_genes=3000)
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    np.save(folder / "emb.npy", pca_embedding(X, 20, 0))
+    np.save(folder / "emb.npy", pca_embedding(dense(adata.X), 20, 0))
     np.save(folder / "truth.npy", adata.obs["label"].astype("category").cat.codes.to_numpy())
 
 

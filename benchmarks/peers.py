@@ -97,7 +97,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from senca_st.evaluation.metrics import agreement, n_regions  # noqa: E402
-from senca_st.io.store import write_tsv  # noqa: E402
+from senca_st.io.store import dense, write_tsv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -173,7 +173,7 @@ def read_section(s: str, her2st_root: Path, dlpfc_root: Path) -> Section:
     return read_her2st(her2st_root, s) if dataset_of(s) == "her2st" else read_dlpfc(dlpfc_root, s)
 
 
-def _counts_copy(section: Section, dense: bool = False):
+def _counts_copy(section: Section, as_dense: bool = False):
     """A fresh AnnData of raw counts (float32) with unique gene names: peers modify what they get."""
     import anndata as ad
     import scipy.sparse as sp
@@ -181,7 +181,7 @@ def _counts_copy(section: Section, dense: bool = False):
     a = section.adata
     X = sp.csr_matrix(a.X, dtype=np.float32)
     out = ad.AnnData(
-        X=X.toarray() if dense else X,
+        X=X.toarray() if as_dense else X,
         obs=pd.DataFrame(
             {"array_row": a.obs["array_row"].to_numpy(), "array_col": a.obs["array_col"].to_numpy()},
             index=a.obs_names.astype(str),
@@ -372,8 +372,7 @@ def run_banksy(section: Section, k: int, seed: int, *, lambda_: float = 0.2, pcs
             max_m=0, plt_edge_hist=False, plt_nbr_weights=False, plt_agf_angles=False, plt_theta=False,
         )
         _, banksy_matrix = generate_banksy_matrix(adata, banksy_dict, [lambda_], max_m=0, verbose=False)
-    X = banksy_matrix.X.toarray() if hasattr(banksy_matrix.X, "toarray") else np.asarray(banksy_matrix.X)
-    P = PCA(n_components=pcs, random_state=seed).fit_transform(X)
+    P = PCA(n_components=pcs, random_state=seed).fit_transform(dense(banksy_matrix.X))
     return mclust_eee(P, k), f"lambda {lambda_}, k_geom {k_geom}, PCA {pcs}, mclust EEE"
 
 
@@ -417,7 +416,7 @@ def run_spagcn(section: Section, k: int, seed: int) -> tuple[np.ndarray, str]:
     import SpaGCN as spg
     import torch
 
-    adata = _counts_copy(section, dense=True)  # SpaGCN 1.2.7 calls X.A, gone from SciPy's sparse matrices
+    adata = _counts_copy(section, as_dense=True)  # SpaGCN 1.2.7 calls X.A, gone from SciPy's sparse matrices
     pixel = adata.obsm["spatial"]
     with _quiet():
         # x = image row, y = image column, as the tutorial's x_pixel/y_pixel; only distances matter here

@@ -70,6 +70,7 @@ from loso import DLPFC, HER2ST, dataset_of, read_section
 from peers import mclust_eee
 from senca_st.defaults import load_config
 from senca_st.evaluation.metrics import agreement, annotated, n_regions
+from senca_st.io.store import dense
 from senca_st.method.clustering import cluster_spots, leading_components
 from senca_st.method.neighbourhood import graph_k, nearest_spots
 from senca_st.method.model.graph import neighbour_index, propagate
@@ -146,12 +147,6 @@ def top_genes_on_spots(every: ad.AnnData, raw: ad.AnnData, flavor: str, n_top: i
     pick = np.random.default_rng(draw).choice(every.n_obs, min(n_spots, every.n_obs), replace=False)
     sample = preprocess_section(raw[every.obs_names[pick]], n_top_genes=n_top, flavor=flavor)
     return every[:, sample.var_names].copy()
-
-
-def dense_counts(a: ad.AnnData) -> np.ndarray:
-    """``a``'s raw counts (``layers['counts']``) as a dense array."""
-    c = a.layers["counts"]
-    return c.toarray() if hasattr(c, "toarray") else np.asarray(c)
 
 
 def smoothed_components(X, coords, how: str, npcs: int, k: int, hops: int, alpha: float, counts=None) -> np.ndarray:
@@ -244,14 +239,16 @@ def main() -> int:
         for m in filter(None, hvg_spots):
             data[h, n, m, s] = [top_genes_on_spots(every[s], raw[s], h, n, m, draw) for draw in range(3)]
     hops, alpha = int(train["hops"]), float(train["alpha"])
-    # each input beside its HVGs' raw counts, dense, for the scalings that read them
+    # each input beside its graph's k and its HVGs' raw counts, dense, for the scalings that read them
     wants_counts = bool(set(args.scalings.split(",")) & set(COUNT_SCALINGS))
-    data = {key: [(a, dense_counts(a) if wants_counts else None) for a in inputs] for key, inputs in data.items()}
+    data = {
+        key: [(a, graph_k(train["k"], a.obsm["spatial"]), dense(a.layers["counts"]) if wants_counts else None) for a in inputs]
+        for key, inputs in data.items()
+    }
     rows, oracles = [], []
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
         for (hvg, n, m, s), inputs in data.items():
-            for a, c in inputs:
-                k = graph_k(train["k"], a.obsm["spatial"])
+            for a, k, c in inputs:
                 E = smoothed_components(a.X, a.obsm["spatial"], how, npcs, k, hops, alpha, c)
                 labels = a.obs["label"]
                 cell = dict(zip(CELL, (hvg, n, m, how, npcs, pcs, 0, s)))

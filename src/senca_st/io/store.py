@@ -18,6 +18,11 @@ if TYPE_CHECKING:  # not at run time: the image_features env has neither (tests/
     import pandas as pd
 
 
+def dense(matrix: object) -> np.ndarray:
+    """A matrix as a dense array: AnnData keeps ``X`` and layers sparse or dense as they were read or computed."""
+    return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
+
+
 def read_preprocessed(path: str | Path) -> tuple[ad.AnnData, np.ndarray, np.ndarray]:
     """A section's ``preprocessed.h5ad``: the AnnData, its expression (dense) and its spot coordinates.
 
@@ -31,8 +36,7 @@ def read_preprocessed(path: str | Path) -> tuple[ad.AnnData, np.ndarray, np.ndar
     adata = ad.read_h5ad(path)
     if "spatial" not in adata.obsm:
         raise InputError(str(path), "has no obsm['spatial'] coordinates", "Re-run the preprocess rule.")
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    return adata, X, np.asarray(adata.obsm["spatial"])
+    return adata, dense(adata.X), np.asarray(adata.obsm["spatial"])
 
 
 def read_image_features(path: str | Path, n_spots: int, preprocessed: str | Path) -> np.ndarray:

@@ -16,6 +16,7 @@ import scanpy as sc
 
 from senca_st.defaults import default
 from senca_st.errors import InputError
+from senca_st.io.store import dense
 
 LOG = logging.getLogger("senca_st")
 
@@ -85,8 +86,7 @@ def log_top_genes(adata: ad.AnnData, n_top_genes: int, flavor: str = HVG_FLAVOR)
         layer="counts" if flavor == "seurat_v3" else None,
     )
     adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    adata.X = X.astype(np.float32)
+    adata.X = dense(adata.X).astype(np.float32)
     return adata
 
 
