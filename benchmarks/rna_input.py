@@ -242,7 +242,10 @@ def main() -> int:
     # each input beside its graph's k and its HVGs' raw counts, dense, for the scalings that read them
     wants_counts = bool(set(args.scalings.split(",")) & set(COUNT_SCALINGS))
     data = {
-        key: [(a, graph_k(train["k"], a.obsm["spatial"]), dense(a.layers["counts"]) if wants_counts else None) for a in inputs]
+        key: [
+            (a, graph_k(train["k"], a.obsm["spatial"]), dense(a.layers["counts"]) if wants_counts else None)
+            for a in inputs
+        ]
         for key, inputs in data.items()
     }
     rows, oracles = [], []
