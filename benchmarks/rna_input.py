@@ -7,6 +7,8 @@ A measurement script, not a test::
     python benchmarks/rna_input.py --n-top-genes 1000,2000,3000,4000,6000 --scalings unit --seeds 0,1,2,3,4
     python benchmarks/rna_input.py --hvgs seurat,seurat_v3 --scalings unit --refine 0,6,18,50 --seeds 0,1,2,3,4
     python benchmarks/rna_input.py --hvgs seurat,seurat_v3 --hvg-spots 500,1000 --scalings unit --sections 151673,151674
+    python benchmarks/rna_input.py --reselect 1000,3000 --scalings unit --seeds 0,1,2,3,4
+    python benchmarks/rna_input.py --n-top-genes 1500,2121,3000,4243,6000 --gene-consensus --scalings unit --seeds 0,1,2,3,4
 
 ``senca_rna`` reads the top ``train.rna_pcs`` principal components of the HVG
 expression and smooths them over the spot graph (``train.hops`` personalised
@@ -25,6 +27,16 @@ preprocessing takes (``senca_st.method.preprocess.HVG_FLAVORS``; the pipeline's 
 many (``preprocess.n_top_genes`` by default).  ``--hvg-spots N`` ranks the genes on N spots drawn at
 random (draws 0-2, each scored and averaged) and builds the whole section's input from them: does
 a flavour's lead on a dataset follow from how many spots its statistics see, or from the data?
+
+``--gene-consensus`` adds, for two or more ``--n-top-genes``, the consensus of one run per gene
+count (the pipeline's seeds' rule, :func:`senca_st.method.consensus.consensus_clusters`): an
+ensemble over how many genes, where the pipeline's seeds are an ensemble over the mixture's and
+the network's randomness.  Its five rotations (count j with seed i + j) are scored as seeds are.
+
+``--reselect N`` asks whether the first regions can choose better genes than their variance does:
+every gene the filters keep is ranked by its F statistic between the regions the mixture found
+(one-way ANOVA on the log expression), and the input is rebuilt from the top N and clustered again
+with the same seed (scaling and widths as the row's; no refinement).
 
 ``--refine N`` relabels each spot, after clustering, with the commonest region among its N nearest
 spots (itself not counted; ties to the nearest), GraphST's ``refine_label`` (its tutorial's N is 50
@@ -72,6 +84,7 @@ from senca_st.defaults import load_config
 from senca_st.evaluation.metrics import agreement, annotated, n_regions
 from senca_st.io.store import dense
 from senca_st.method.clustering import cluster_spots, leading_components
+from senca_st.method.consensus import consensus_clusters
 from senca_st.method.neighbourhood import graph_k, nearest_spots
 from senca_st.method.model.graph import neighbour_index, propagate
 from senca_st.method.preprocess import HVG_FLAVOR, preprocess_section
@@ -197,6 +210,38 @@ def oracle(E: np.ndarray, labels: pd.Series, pcs: int) -> dict[str, float]:
     }
 
 
+def reselected(every, a, regions, n_tops, how, npcs, k, hops, alpha, pcs, seed):
+    """For each N of ``n_tops``: the regions of the input rebuilt from the N genes of ``every`` (the
+    section's every gene, log-normalised) with the highest F statistic between ``regions``."""
+    from sklearn.feature_selection import f_classif
+
+    if not n_tops:
+        return
+    X = dense(every[a.obs_names].X)
+    F = np.nan_to_num(f_classif(X, regions)[0])
+    for n in n_tops:
+        E = smoothed_components(X[:, np.argsort(-F)[:n]], a.obsm["spatial"], how, npcs, k, hops, alpha)
+        yield n, clusters(E, int(regions.max()) + 1, pcs, seed, False)
+
+
+def gene_consensus_rows(runs: dict, n_tops: list[int], seeds: list[int]) -> list[dict]:
+    """One row per seed rotation: the consensus of one run per gene count, the i-th count taking seed i + j.
+
+    Each member is one run at its gene count, as the pipeline's seeds are one run each; rotating
+    which seed goes with which count gives as many ensembles as seeds, scored and averaged like seeds.
+    """
+    rows = []
+    for (hvg, m, how, npcs, pcs, r, s), by_genes in runs.items():
+        if len(n_tops) < 2:
+            break
+        for i, seed in enumerate(seeds):
+            members = [by_genes[n][seeds[(i + j) % len(seeds)]] for j, n in enumerate(n_tops)]
+            cell = dict(zip(CELL, (hvg, "+".join(map(str, n_tops)), m, how, npcs, pcs, r, s)))
+            ari = agreement(by_genes["labels"], consensus_clusters(members).labels)["ari"]
+            rows.append({**cell, "seed": seed, "ari": ari})
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--her2st", default=str(REPO.parent / "shared" / "data" / "her2st"))
@@ -218,6 +263,14 @@ def main() -> int:
     )
     ap.add_argument("--mclust", action="store_true", help="cluster with pymclustr's EEE instead of the pipeline's mixture")
     ap.add_argument("--oracle", action="store_true", help="also the annotation-started mixture and a linear discriminant")
+    ap.add_argument(
+        "--reselect", default="", help="also rebuild the input from the N genes that best tell the regions apart, comma-separated"
+    )
+    ap.add_argument(
+        "--gene-consensus",
+        action="store_true",
+        help="also the consensus over --n-top-genes, one mixture seed per gene count (module docstring)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     base = load_config(REPO / "config" / "config.yaml")
@@ -231,8 +284,9 @@ def main() -> int:
     refines = [int(n) for n in args.refine.split(",")]
     # (flavour, genes, hvg_spots, section) -> the inputs scored: one, or one per draw of the spots
     data = {}
-    # every gene, log-normalised, for the genes ranked on a sample of spots
-    every = {s: preprocess_section(raw[s], n_top_genes=raw[s].n_vars) for s in sections if any(hvg_spots)}
+    reselect = [int(n) for n in args.reselect.split(",")] if args.reselect else []
+    # every gene, log-normalised, for the genes ranked on a sample of spots or by the regions found
+    every = {s: preprocess_section(raw[s], n_top_genes=raw[s].n_vars) for s in sections if any(hvg_spots) or reselect}
     for h, n, s in itertools.product(hvgs, n_tops, sections):
         if 0 in hvg_spots:
             data[h, n, 0, s] = [preprocess_section(raw[s], n_top_genes=n, flavor=h)]
@@ -249,6 +303,8 @@ def main() -> int:
         for key, inputs in data.items()
     }
     rows, oracles = [], []
+    # (cell without the gene count, refine) -> gene count -> seed -> regions, for --gene-consensus
+    runs: dict = {}
     for how, npcs, pcs in itertools.product(args.scalings.split(","), map(int, args.npcs.split(",")), map(int, args.pcs.split(","))):
         for (hvg, n, m, s), inputs in data.items():
             for a, k, c in inputs:
@@ -259,10 +315,16 @@ def main() -> int:
                     oracles.append({**cell, **oracle(E, labels, pcs)})
                 for seed in seeds:
                     regions = clusters(E, n_regions(labels), pcs, seed, args.mclust)
+                    for r, again in reselected(every.get(s), a, regions, reselect, how, npcs, k, hops, alpha, pcs, seed):
+                        rows.append({**cell, "hvg": f"{hvg}, then F top {r}", "seed": seed, "ari": agreement(labels, again)["ari"]})
                     for r in refines:
-                        ari = agreement(labels, refined(regions, a.obsm["spatial"], r))["ari"]
-                        rows.append({**cell, "refine": r, "seed": seed, "ari": ari})
-    df = pd.DataFrame(rows)
+                        relabelled = refined(regions, a.obsm["spatial"], r)
+                        rows.append({**cell, "refine": r, "seed": seed, "ari": agreement(labels, relabelled)["ari"]})
+                        if args.gene_consensus and m == 0:
+                            group = (hvg, m, how, npcs, pcs, r, s)
+                            runs.setdefault(group, {"labels": labels}).setdefault(n, {})[seed] = relabelled
+    rows += gene_consensus_rows(runs, n_tops, seeds)
+    df = pd.DataFrame(rows).astype({"genes": str})
     table = df.groupby(CELL)["ari"].mean().unstack()[sections]
     for ds in ("her2st", "dlpfc"):
         members = [s for s in sections if dataset_of(s) == ds]

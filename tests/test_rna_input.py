@@ -64,3 +64,44 @@ def test_reliability_separates_counting_noise_from_expression(rna_input):
     assert ((r >= 0) & (r <= 1)).all()
     assert r[0] > 0.8
     assert r[1] < 0.2
+
+
+def test_gene_consensus_pairs_each_gene_count_with_a_rotated_seed(rna_input):
+    import pandas as pd
+
+    truth = np.repeat([0, 1], 10)
+    across = np.tile([0, 1], 10)  # a split that shares nothing with the truth
+    by_count = {n: {seed: truth for seed in (0, 1, 2)} for n in (1000, 2000, 3000)}
+    by_count[2000][1] = across
+    by_count[3000][2] = across
+    runs = {("seurat", 0, "unit", 20, 10, 0, "A1"): {"labels": pd.Series(truth.astype(str)), **by_count}}
+    rows = rna_input.gene_consensus_rows(runs, [1000, 2000, 3000], [0, 1, 2])
+    assert [r["seed"] for r in rows] == [0, 1, 2]
+    assert {r["genes"] for r in rows} == {"1000+2000+3000"}
+    # rotation 0 takes 1000 at seed 0, 2000 at seed 1 and 3000 at seed 2: two of three runs are the
+    # wrong split and outvote the third; rotations 1 and 2 take the good runs only
+    aris = [r["ari"] for r in rows]
+    assert aris[0] < 0.1
+    assert aris[1] == aris[2] == 1.0
+    assert rna_input.gene_consensus_rows(runs, [3000], [0, 1, 2]) == []
+
+
+def test_reselected_builds_the_input_from_the_genes_that_tell_the_regions_apart(rna_input):
+    import anndata as ad
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(0)
+    xy = grid(12)
+    left = (xy[:, 0] < 6).astype(int)
+    top = (xy[:, 1] < 6).astype(int)
+    X = rng.normal(0.0, 1.0, (len(xy), 30))
+    X[:, :5] += 3.0 * left[:, None]  # genes 0-4 mark left from right, 5-9 top from bottom, the rest are noise
+    X[:, 5:10] += 3.0 * top[:, None]
+    every = ad.AnnData(X.astype(np.float32))
+    every.obs_names = [f"s{i}" for i in range(len(xy))]
+    a = every.copy()
+    a.obsm["spatial"] = xy
+    for regions in (left, top):
+        out = dict(rna_input.reselected(every, a, regions, [5], "unit", 3, 4, 2, 0.5, 2, 0))
+        assert adjusted_rand_score(regions, out[5]) == 1.0
+    assert list(rna_input.reselected(every, a, left, [], "unit", 3, 4, 2, 0.5, 2, 0)) == []
