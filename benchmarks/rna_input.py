@@ -31,12 +31,14 @@ a flavour's lead on a dataset follow from how many spots its statistics see, or 
 ``--gene-consensus`` adds, for two or more ``--n-top-genes``, the consensus of one run per gene
 count (the pipeline's seeds' rule, :func:`senca_st.method.consensus.consensus_clusters`): an
 ensemble over how many genes, where the pipeline's seeds are an ensemble over the mixture's and
-the network's randomness.  Its five rotations (count j with seed i + j) are scored as seeds are.
+the network's randomness.  Rotation i pairs count j with seed i + j; the rotations (as many as
+seeds) are scored and averaged as seeds are.
 
 ``--reselect N`` asks whether the first regions can choose better genes than their variance does:
 every gene the filters keep is ranked by its F statistic between the regions the mixture found
 (one-way ANOVA on the log expression), and the input is rebuilt from the top N and clustered again
-with the same seed (scaling and widths as the row's; no refinement).
+with the same seed (scaling and widths as the row's, but not for the scalings that read counts;
+no refinement).
 
 ``--refine N`` relabels each spot, after clustering, with the commonest region among its N nearest
 spots (itself not counted; ties to the nearest), GraphST's ``refine_label`` (its tutorial's N is 50
@@ -210,9 +212,26 @@ def oracle(E: np.ndarray, labels: pd.Series, pcs: int) -> dict[str, float]:
     }
 
 
-def reselected(every, a, regions, n_tops, how, npcs, k, hops, alpha, pcs, seed):
-    """For each N of ``n_tops``: the regions of the input rebuilt from the N genes of ``every`` (the
-    section's every gene, log-normalised) with the highest F statistic between ``regions``."""
+def reselected(
+    every: ad.AnnData,
+    a: ad.AnnData,
+    regions: np.ndarray,
+    n_tops: list[int],
+    how: str,
+    npcs: int,
+    k: int,
+    hops: int,
+    alpha: float,
+    pcs: int,
+    seed: int,
+):
+    """For each N of ``n_tops``: (N, the regions of the input rebuilt from the N genes of ``every``
+    with the highest F statistic between ``regions``).
+
+    ``every``: the section's every gene, log-normalised; ``a``: the input ``regions`` were found
+    on (its spots and positions); the rebuilt input is scaled (``how``), reduced, smoothed and
+    clustered as ``a``'s was, with the same seed.
+    """
     from sklearn.feature_selection import f_classif
 
     if not n_tops:
@@ -225,15 +244,17 @@ def reselected(every, a, regions, n_tops, how, npcs, k, hops, alpha, pcs, seed):
 
 
 def gene_consensus_rows(runs: dict, n_tops: list[int], seeds: list[int]) -> list[dict]:
-    """One row per seed rotation: the consensus of one run per gene count, the i-th count taking seed i + j.
+    """One row per seed rotation i: the consensus of one run per gene count, count j at seed i + j.
 
     Each member is one run at its gene count, as the pipeline's seeds are one run each; rotating
     which seed goes with which count gives as many ensembles as seeds, scored and averaged like seeds.
+    ``runs``: (flavour, hvg_spots, scaling, npcs, pcs, refine, section) -> {"labels": the annotation,
+    gene count: {seed: regions}}.
     """
+    if len(n_tops) < 2:
+        return []
     rows = []
     for (hvg, m, how, npcs, pcs, r, s), by_genes in runs.items():
-        if len(n_tops) < 2:
-            break
         for i, seed in enumerate(seeds):
             members = [by_genes[n][seeds[(i + j) % len(seeds)]] for j, n in enumerate(n_tops)]
             cell = dict(zip(CELL, (hvg, "+".join(map(str, n_tops)), m, how, npcs, pcs, r, s)))
@@ -315,7 +336,9 @@ def main() -> int:
                     oracles.append({**cell, **oracle(E, labels, pcs)})
                 for seed in seeds:
                     regions = clusters(E, n_regions(labels), pcs, seed, args.mclust)
-                    for r, again in reselected(every.get(s), a, regions, reselect, how, npcs, k, hops, alpha, pcs, seed):
+                    # the scalings that read the counts are not rebuilt: the reselected genes' counts are not kept
+                    again_for = [] if how in COUNT_SCALINGS else reselect
+                    for r, again in reselected(every.get(s), a, regions, again_for, how, npcs, k, hops, alpha, pcs, seed):
                         rows.append({**cell, "hvg": f"{hvg}, then F top {r}", "seed": seed, "ari": agreement(labels, again)["ari"]})
                     for r in refines:
                         relabelled = refined(regions, a.obsm["spatial"], r)
