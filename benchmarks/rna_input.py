@@ -213,8 +213,8 @@ def oracle(E: np.ndarray, labels: pd.Series, pcs: int) -> dict[str, float]:
 
 
 def reselected(
-    every: ad.AnnData,
-    a: ad.AnnData,
+    X: np.ndarray,
+    coords: np.ndarray,
     regions: np.ndarray,
     n_tops: list[int],
     how: str,
@@ -225,21 +225,20 @@ def reselected(
     pcs: int,
     seed: int,
 ):
-    """For each N of ``n_tops``: (N, the regions of the input rebuilt from the N genes of ``every``
+    """For each N of ``n_tops``: (N, the regions of the input rebuilt from the N genes of ``X``
     with the highest F statistic between ``regions``).
 
-    ``every``: the section's every gene, log-normalised; ``a``: the input ``regions`` were found
-    on (its spots and positions); the rebuilt input is scaled (``how``), reduced, smoothed and
-    clustered as ``a``'s was, with the same seed.
+    ``X``: the section's every gene, log-normalised and dense, one row per spot of ``regions``
+    (at ``coords``); the rebuilt input is scaled (``how``), reduced, smoothed and clustered as the
+    first one was, with the same seed.
     """
     from sklearn.feature_selection import f_classif
 
     if not n_tops:
         return
-    X = dense(every[a.obs_names].X)
     F = np.nan_to_num(f_classif(X, regions)[0])
     for n in n_tops:
-        E = smoothed_components(X[:, np.argsort(-F)[:n]], a.obsm["spatial"], how, npcs, k, hops, alpha)
+        E = smoothed_components(X[:, np.argsort(-F)[:n]], coords, how, npcs, k, hops, alpha)
         yield n, clusters(E, int(regions.max()) + 1, pcs, seed, False)
 
 
@@ -308,6 +307,9 @@ def main() -> int:
     reselect = [int(n) for n in args.reselect.split(",")] if args.reselect else []
     # every gene, log-normalised, for the genes ranked on a sample of spots or by the regions found
     every = {s: preprocess_section(raw[s], n_top_genes=raw[s].n_vars) for s in sections if any(hvg_spots) or reselect}
+    # dense once per section, for the F statistics of every seed's regions (preprocessing drops the
+    # same spots whatever the genes, so these rows are every input's spots in its order)
+    every_x = {s: dense(every[s].X) for s in every} if reselect else {}
     for h, n, s in itertools.product(hvgs, n_tops, sections):
         if 0 in hvg_spots:
             data[h, n, 0, s] = [preprocess_section(raw[s], n_top_genes=n, flavor=h)]
@@ -338,7 +340,9 @@ def main() -> int:
                     regions = clusters(E, n_regions(labels), pcs, seed, args.mclust)
                     # the scalings that read the counts are not rebuilt: the reselected genes' counts are not kept
                     again_for = [] if how in COUNT_SCALINGS else reselect
-                    for r, again in reselected(every.get(s), a, regions, again_for, how, npcs, k, hops, alpha, pcs, seed):
+                    for r, again in reselected(
+                        every_x.get(s), a.obsm["spatial"], regions, again_for, how, npcs, k, hops, alpha, pcs, seed
+                    ):
                         rows.append({**cell, "hvg": f"{hvg}, then F top {r}", "seed": seed, "ari": agreement(labels, again)["ari"]})
                     for r in refines:
                         relabelled = refined(regions, a.obsm["spatial"], r)
