@@ -224,13 +224,14 @@ def reselected(
     alpha: float,
     pcs: int,
     seed: int,
+    mclust: bool,
 ):
     """For each N of ``n_tops``: (N, the regions of the input rebuilt from the N genes of ``X``
     with the highest F statistic between ``regions``).
 
     ``X``: the section's every gene, log-normalised and dense, one row per spot of ``regions``
     (at ``coords``); the rebuilt input is scaled (``how``), reduced, smoothed and clustered as the
-    first one was, with the same seed.
+    first one was (the pipeline's mixture, or mclust's EEE with ``mclust``), with the same seed.
     """
     from sklearn.feature_selection import f_classif
 
@@ -239,7 +240,7 @@ def reselected(
     F = np.nan_to_num(f_classif(X, regions)[0])
     for n in n_tops:
         E = smoothed_components(X[:, np.argsort(-F)[:n]], coords, how, npcs, k, hops, alpha)
-        yield n, clusters(E, int(regions.max()) + 1, pcs, seed, False)
+        yield n, clusters(E, int(regions.max()) + 1, pcs, seed, mclust)
 
 
 def gene_consensus_rows(runs: dict, n_tops: list[int], seeds: list[int]) -> list[dict]:
@@ -341,7 +342,8 @@ def main() -> int:
                     # the scalings that read the counts are not rebuilt: the reselected genes' counts are not kept
                     again_for = [] if how in COUNT_SCALINGS else reselect
                     for r, again in reselected(
-                        every_x.get(s), a.obsm["spatial"], regions, again_for, how, npcs, k, hops, alpha, pcs, seed
+                        every_x.get(s), a.obsm["spatial"], regions, again_for, how, npcs, k, hops, alpha, pcs, seed,
+                        args.mclust,
                     ):
                         rows.append({**cell, "hvg": f"{hvg}, then F top {r}", "seed": seed, "ari": agreement(labels, again)["ari"]})
                     for r in refines:

@@ -98,6 +98,6 @@ def test_reselected_builds_the_input_from_the_genes_that_tell_the_regions_apart(
     X[:, 5:10] += 3.0 * top[:, None]
     X = X.astype(np.float32)
     for regions in (left, top):
-        out = dict(rna_input.reselected(X, xy, regions, [5], "unit", 3, 4, 2, 0.5, 2, 0))
+        out = dict(rna_input.reselected(X, xy, regions, [5], "unit", 3, 4, 2, 0.5, 2, 0, False))
         assert adjusted_rand_score(regions, out[5]) == 1.0
-    assert list(rna_input.reselected(X, xy, left, [], "unit", 3, 4, 2, 0.5, 2, 0)) == []
+    assert list(rna_input.reselected(X, xy, left, [], "unit", 3, 4, 2, 0.5, 2, 0, False)) == []
