@@ -101,3 +101,36 @@ def test_reselected_builds_the_input_from_the_genes_that_tell_the_regions_apart(
         out = dict(rna_input.reselected(X, xy, regions, [5], "unit", 3, 4, 2, 0.5, 2, 0, False))
         assert adjusted_rand_score(regions, out[5]) == 1.0
     assert list(rna_input.reselected(X, xy, left, [], "unit", 3, 4, 2, 0.5, 2, 0, False)) == []
+
+
+def test_partly_normalised_keeps_as_much_depth_as_the_exponent_says(rna_input):
+    import anndata as ad
+
+    from senca_st.method.preprocess import preprocess_section
+
+    rng = np.random.default_rng(0)
+    spots, genes = 300, 60
+    depth = rng.choice([1.0, 3.0], spots)  # two depths, as DLPFC's grey and white matter differ
+    counts = rng.poisson(rng.gamma(2.0, 2.0, genes)[None, :] * depth[:, None]).astype(np.float32)
+    raw = ad.AnnData(counts, obsm={"spatial": grid(20)[:spots]})
+    raw.obs_names = [f"s{i}" for i in range(spots)]
+    raw.var_names = [f"g{j}" for j in range(genes)]
+    every = preprocess_section(raw, n_top_genes=genes, min_spots_per_gene=1, min_counts_per_spot=1)
+    # exponent 1 is the pipeline's own normalisation and gene choice
+    whole = rna_input.partly_normalised(every, "seurat", 20, 1.0)
+    pipeline = preprocess_section(raw, n_top_genes=20, min_spots_per_gene=1, min_counts_per_spot=1)
+    assert list(whole.var_names) == list(pipeline.var_names)
+    np.testing.assert_allclose(whole.X, pipeline.X, rtol=1e-5, atol=1e-5)
+    # every gene kept, a spot's normalised total is 10,000 x (its size factor)^(1 - exponent): the
+    # deep spots' totals stand to the shallow ones' as the depths (3) to that power
+    totals = counts.sum(axis=1)
+    factor = totals / np.median(totals)
+    for exponent in (0.0, 0.5, 1.0):
+        out = rna_input.partly_normalised(every, "seurat", genes, exponent)
+        assert out.n_vars == genes
+        per_spot = np.expm1(out.X.astype(np.float64)).sum(axis=1)
+        np.testing.assert_allclose(per_spot, 1e4 * factor ** (1 - exponent), rtol=1e-4)
+        ratio = per_spot[depth == 3].mean() / per_spot[depth == 1].mean()
+        assert abs(np.log(ratio) - (1 - exponent) * np.log(3)) < 0.1
+    with pytest.raises(ValueError, match="seurat_v3"):
+        rna_input.partly_normalised(every, "seurat_v3", 20, 0.5)
