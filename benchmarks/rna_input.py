@@ -38,8 +38,8 @@ seeds) are scored and averaged as seeds are.
 ``--reselect N`` asks whether the first regions can choose better genes than their variance does:
 every gene the filters keep is ranked by its F statistic between the regions the mixture found
 (one-way ANOVA on the log expression), and the input is rebuilt from the top N and clustered again
-with the same seed (scaling and widths as the row's, but not for the scalings that read counts;
-no refinement).
+with the same seed (scaling and widths as the row's, but not for the scalings that read counts
+or the partly normalised inputs of ``--size-exponents``; no refinement).
 
 ``--size-exponents B`` asks how much of a spot's depth to keep: the counts are divided by the
 spot's size factor (its total over the median total) raised to B, not by the size factor itself,
@@ -382,8 +382,9 @@ def main() -> int:
                     oracles.append({**cell, **oracle(E, labels, pcs)})
                 for seed in seeds:
                     regions = clusters(E, n_regions(labels), pcs, seed, args.mclust)
-                    # the scalings that read the counts are not rebuilt: the reselected genes' counts are not kept
-                    again_for = [] if how in COUNT_SCALINGS else reselect
+                    # not rebuilt: the scalings that read the counts (the reselected genes' counts are not
+                    # kept), and the partly normalised inputs (the genes are reselected on the pipeline's scale)
+                    again_for = [] if how in COUNT_SCALINGS or ", size^" in hvg else reselect
                     for r, again in reselected(
                         every_x.get(s), a.obsm["spatial"], regions, again_for, how, npcs, k, hops, alpha, pcs, seed,
                         args.mclust,
