@@ -43,8 +43,9 @@ or the partly normalised inputs of ``--size-exponents``; no refinement).
 
 ``--size-exponents B`` asks how much of a spot's depth to keep: the counts are divided by the
 spot's size factor (its total over the median total) raised to B, not by the size factor itself,
-before log1p, and the HVGs are chosen on that scale (flavours that read the log data only).  B = 1
-is the pipeline's normalisation (to 10,000 counts a spot); B = 0 keeps the depth whole.  Total
+before log1p, and the HVGs are chosen on that scale, on all spots (flavours that read the log data
+only; ``--hvg-spots`` applies to B = 1 alone).  B = 1 is the pipeline's normalisation (to 10,000
+counts a spot); B = 0 keeps the depth whole.  Total
 counts differ between DLPFC's layers, which is what ``seurat_v3``'s raw-count ranking picks up
 (docs/benchmarks.md, "What GraphST's lead on DLPFC is made of").
 
@@ -353,12 +354,14 @@ def main() -> int:
     # same spots whatever the genes, so these rows are every input's spots in its order)
     every_x = {s: dense(every[s].X) for s in every} if reselect else {}
     for h, n, s in itertools.product(hvgs, n_tops, sections):
-        if 0 in hvg_spots and 1 in exponents:
-            data[h, n, 0, s] = [preprocess_section(raw[s], n_top_genes=n, flavor=h)]
+        # the pipeline's normalisation (size exponent 1), with the genes ranked on all spots or on samples
+        if 1 in exponents:
+            if 0 in hvg_spots:
+                data[h, n, 0, s] = [preprocess_section(raw[s], n_top_genes=n, flavor=h)]
+            for m in filter(None, hvg_spots):
+                data[h, n, m, s] = [top_genes_on_spots(every[s], raw[s], h, n, m, draw) for draw in range(3)]
         for b in partial:
             data[f"{h}, size^{b:g}", n, 0, s] = [partly_normalised(every[s], h, n, b)]
-        for m in filter(None, hvg_spots):
-            data[h, n, m, s] = [top_genes_on_spots(every[s], raw[s], h, n, m, draw) for draw in range(3)]
     hops, alpha = int(train["hops"]), float(train["alpha"])
     # each input beside its graph's k and its HVGs' raw counts, dense, for the scalings that read them
     wants_counts = bool(set(args.scalings.split(",")) & set(COUNT_SCALINGS))
