@@ -386,8 +386,9 @@ def main() -> int:
                 for seed in seeds:
                     regions = clusters(E, n_regions(labels), pcs, seed, args.mclust)
                     # not rebuilt: the scalings that read the counts (the reselected genes' counts are not
-                    # kept), and the partly normalised inputs (the genes are reselected on the pipeline's scale)
-                    again_for = [] if how in COUNT_SCALINGS or ", size^" in hvg else reselect
+                    # kept), and the partly normalised inputs, whose rows are the ones not named by a flavour
+                    # alone (the genes are reselected on the pipeline's scale)
+                    again_for = [] if how in COUNT_SCALINGS or hvg not in hvgs else reselect
                     for r, again in reselected(
                         every_x.get(s), a.obsm["spatial"], regions, again_for, how, npcs, k, hops, alpha, pcs, seed,
                         args.mclust,
