@@ -5,6 +5,7 @@ A measurement script, not a test (``make bench`` installs the ``[peers]`` extra 
     python benchmarks/peers.py [--methods graphst,banksy,spagcn,senca_rna] [--sections A1,B1,C1,D1,151673,151674]
         [--seeds 0] [--threads N] [--pipeline-ari results/metrics/ari.tsv] [--out peers.tsv]
         [--runs runs.tsv] [--her2st-root ../shared/data/her2st] [--dlpfc-root ../shared/data/dlpfc]
+        [--configfile overlay.yaml ...]
 
 Sections and k. HER2ST sections (``A1`` ...) are read from the almaan/her2st
 layout with :func:`senca_st.io.sections.read_st_section`; DLPFC sections
@@ -27,7 +28,10 @@ non-R option (a resolution search for exactly k, Ward where none gives k),
 majority vote over the 50 nearest spots); we do that on Visium (DLPFC) and not
 on legacy ST (HER2ST, where its docs do not; ``--graphst-refine``).  Banksy: see
 :func:`run_banksy`.  ``senca_rna``: the pipeline's own code at
-``config/config.yaml``'s settings (:func:`run_senca_rna`).  STAGATE is on no
+``config/config.yaml``'s settings (:func:`run_senca_rna`), with ``--configfile``
+overlays laid over them as the pipeline's ``--configfile`` does (e.g. ``preprocess.hvg_flavor``,
+``cluster.refine``; give such a run its own ``--runs`` file, since runs are kept by
+section, method and seed alone).  STAGATE is on no
 index this machine reaches, so it is not here.
 
 SpaGCN (package ``SpaGCN`` 1.2.7), following its tutorial without histology
@@ -376,27 +380,32 @@ def run_banksy(section: Section, k: int, seed: int, *, lambda_: float = 0.2, pcs
     return mclust_eee(P, k), f"lambda {lambda_}, k_geom {k_geom}, PCA {pcs}, mclust EEE"
 
 
-def run_senca_rna(section: Section, k: int, seed: int, *, config: Path | None = None) -> tuple[np.ndarray, str]:
+def run_senca_rna(
+    section: Section, k: int, seed: int, *, overlays: tuple[Path, ...] = ()
+) -> tuple[np.ndarray, str]:
     """``senca_rna`` as the pipeline runs it at ``config/config.yaml``'s settings, on the same section.
 
     The section as the pipeline reads it (:func:`read_her2st`, :func:`read_dlpfc`), its
-    preprocessing, training (``train:`` with ``seed``) and clustering (``cluster.method`` on ``cluster.pcs``
-    components, seeded like the pipeline's), so its row is what ``results/metrics/ari.tsv``
-    would hold for one seed.
+    preprocessing (``preprocess:``), training (``train:`` with ``seed``) and clustering
+    (``cluster.method`` on ``cluster.pcs`` components, seeded like the pipeline's, then
+    ``cluster.refine``), so its row is what ``results/metrics/ari.tsv`` would hold for one
+    seed.  ``overlays``: config files laid over ``config/config.yaml`` in order.
     """
     from senca_st.defaults import load_config
     from senca_st.method.catalogue import train_settings
-    from senca_st.method.clustering import cluster_spots
+    from senca_st.method.clustering import cluster_spots, refine_labels
     from senca_st.method.preprocess import preprocess_section
     from senca_st.method.training import train_section
 
-    cfg = load_config(config or REPO / "config" / "config.yaml")
+    cfg = load_config(REPO / "config" / "config.yaml", *overlays)
     a = preprocess_section(section.adata.copy(), **cfg["preprocess"])
     settings = {**train_settings(cfg["train"], "senca_rna"), "seed": seed}
     emb = train_section(a.X, a.obsm["spatial"], None, settings, log=lambda m: None).embedding
-    method, pcs = cfg["cluster"]["method"], int(cfg["cluster"]["pcs"])
-    kept = cluster_spots(emb, k, method=method, n_components=pcs, seed=seed)
-    note = f"pipeline settings: {method} on {pcs} PCs"
+    method, pcs, refine = cfg["cluster"]["method"], int(cfg["cluster"]["pcs"]), int(cfg["cluster"]["refine"])
+    kept = refine_labels(cluster_spots(emb, k, method=method, n_components=pcs, seed=seed), a.obsm["spatial"], refine)
+    note = f"pipeline settings: {cfg['preprocess']['hvg_flavor']} HVGs, {method} on {pcs} PCs" + (
+        f", refined over the {refine} nearest spots" if refine else ""
+    )
     # Every spot is scored, as for the peers: a spot preprocessing left out (too few counts) takes
     # the region of the nearest spot it kept.
     pos = pd.Index(a.obs_names).get_indexer(section.adata.obs_names.astype(str))
@@ -706,6 +715,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="GraphST's radius-50 refinement; auto: on for Visium (DLPFC), off for ST (HER2ST)",
     )
     ap.add_argument("--graphst-epochs", type=int, default=600, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--configfile", type=Path, nargs="+", default=[],
+        help="senca_rna: config overlays laid over config/config.yaml, as the pipeline's --configfile",
+    )
     args = ap.parse_args(argv)
     args.methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     bad = sorted(set(args.methods) - set(METHODS))
@@ -734,6 +747,8 @@ def method_options(args: argparse.Namespace, method: str) -> dict:
     if method == "graphst":
         refine = {"auto": None, "on": True, "off": False}[args.graphst_refine]
         return {"cluster": args.graphst_cluster, "refine": refine, "epochs": args.graphst_epochs}
+    if method == "senca_rna":
+        return {"overlays": tuple(args.configfile)}
     return {}
 
 

@@ -51,7 +51,8 @@ counts differ between DLPFC's layers, which is what ``seurat_v3``'s raw-count ra
 
 ``--refine N`` relabels each spot, after clustering, with the commonest region among its N nearest
 spots (itself not counted; ties to the nearest), GraphST's ``refine_label`` (its tutorial's N is 50
-on Visium); 0 leaves the regions as clustered.  The pipeline does not refine (docs/benchmarks.md).
+on Visium); 0 leaves the regions as clustered.  It is the pipeline's ``cluster.refine``
+(:func:`senca_st.method.clustering.refine_labels`), off by default (docs/benchmarks.md).
 
 Gene scalings before PCA (genes centred in all of them):
 
@@ -94,9 +95,9 @@ from peers import mclust_eee
 from senca_st.defaults import load_config
 from senca_st.evaluation.metrics import agreement, annotated, n_regions
 from senca_st.io.store import dense
-from senca_st.method.clustering import cluster_spots, leading_components
+from senca_st.method.clustering import cluster_spots, leading_components, refine_labels
 from senca_st.method.consensus import consensus_clusters
-from senca_st.method.neighbourhood import graph_k, nearest_spots
+from senca_st.method.neighbourhood import graph_k
 from senca_st.method.model.graph import neighbour_index, propagate
 from senca_st.method.preprocess import HVG_FLAVOR, preprocess_section
 from senca_st.method.scaling import standardised
@@ -152,24 +153,11 @@ def reliability(counts: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.clip(2 * r / (1 + r), 0.0, 1.0)
 
 
-def refined(labels: np.ndarray, coords: np.ndarray, n: int) -> np.ndarray:
-    """GraphST's ``refine_label``: each spot takes the commonest region among its ``n`` nearest (module docstring)."""
-    labels = np.asarray(labels)
-    if n <= 0:
-        return labels
-    out = labels.copy()
-    for i, row in enumerate(labels[nearest_spots(coords, n)]):  # each row nearest first
-        values, first, counts = np.unique(row, return_index=True, return_counts=True)
-        top = counts == counts.max()
-        out[i] = values[top][np.argmin(first[top])]  # a tie goes to the region met first (the nearest)
-    return out
-
-
 def top_genes_on_spots(every: ad.AnnData, raw: ad.AnnData, flavor: str, n_top: int, n_spots: int, draw: int) -> ad.AnnData:
     """``every`` (the section's every gene, preprocessed) cut to the ``n_top`` HVGs that the pipeline's
     preprocessing keeps on ``n_spots`` of its spots drawn at random (``raw``: the section's counts)."""
     pick = np.random.default_rng(draw).choice(every.n_obs, min(n_spots, every.n_obs), replace=False)
-    sample = preprocess_section(raw[every.obs_names[pick]], n_top_genes=n_top, flavor=flavor)
+    sample = preprocess_section(raw[every.obs_names[pick]], n_top_genes=n_top, hvg_flavor=flavor)
     return every[:, sample.var_names].copy()
 
 
@@ -357,7 +345,7 @@ def main() -> int:
         # the pipeline's normalisation (size exponent 1), with the genes ranked on all spots or on samples
         if 1 in exponents:
             if 0 in hvg_spots:
-                data[h, n, 0, s] = [preprocess_section(raw[s], n_top_genes=n, flavor=h)]
+                data[h, n, 0, s] = [preprocess_section(raw[s], n_top_genes=n, hvg_flavor=h)]
             for m in filter(None, hvg_spots):
                 data[h, n, m, s] = [top_genes_on_spots(every[s], raw[s], h, n, m, draw) for draw in range(3)]
         for b in partial:
@@ -395,7 +383,7 @@ def main() -> int:
                     ):
                         rows.append({**cell, "hvg": f"{hvg}, then F top {r}", "seed": seed, "ari": agreement(labels, again)["ari"]})
                     for r in refines:
-                        relabelled = refined(regions, a.obsm["spatial"], r)
+                        relabelled = refine_labels(regions, a.obsm["spatial"], r)
                         rows.append({**cell, "refine": r, "seed": seed, "ari": agreement(labels, relabelled)["ari"]})
                         if args.gene_consensus and m == 0:
                             group = (hvg, m, how, npcs, pcs, r, s)

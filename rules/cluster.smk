@@ -50,6 +50,7 @@ rule cluster:
         pcs=config["cluster"]["pcs"],
         seed=lambda wc: run_seed(wc.run),
         group_regions=config["groups"]["regions"],
+        refine=config["cluster"]["refine"],
     script:
         "../workflow/scripts/cluster.py"
 

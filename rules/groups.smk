@@ -24,6 +24,7 @@ rule group_preprocess:
         sections=lambda wc: GROUPS[wc.group],
         n_top_genes=config["preprocess"]["n_top_genes"],
         min_spots_per_gene=config["preprocess"]["min_spots_per_gene"],
+        hvg_flavor=config["preprocess"]["hvg_flavor"],
     script:
         "../workflow/scripts/group_preprocess.py"
 

@@ -33,6 +33,7 @@ rule preprocess:
     params:
         code=code_digest("method/preprocess"),
         n_top_genes=config["preprocess"]["n_top_genes"],
+        hvg_flavor=config["preprocess"]["hvg_flavor"],
         min_spots_per_gene=config["preprocess"]["min_spots_per_gene"],
         min_counts_per_spot=config["preprocess"]["min_counts_per_spot"],
         min_spots=min_spots,

@@ -64,6 +64,9 @@ def test_combine_sections_keeps_sections_apart_and_standardises_each():
         index = neighbour_index(joint.obsm["spatial"], k).numpy()
         assert (section[index] == section[:, None]).all()
     np.testing.assert_allclose(joint.obsm["spatial_section"][section == "s2"], b.obsm["spatial"])
+    # the group's genes are ranked by preprocess.hvg_flavor, as a section's are
+    by = {f: combine_sections({"s1": a, "s2": b}, n_top_genes=30, hvg_flavor=f).var_names for f in ("seurat", "seurat_v3")}
+    assert set(by["seurat"]) != set(by["seurat_v3"])
 
 
 def test_combine_sections_refuses_one_section_and_no_shared_gene():

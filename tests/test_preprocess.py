@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from senca_st.defaults import default
 from senca_st.method.preprocess import HVG_FLAVOR, HVG_FLAVORS, log_top_genes, preprocess_section
 
 
@@ -27,8 +28,7 @@ def _counts(seed: int = 0) -> tuple[ad.AnnData, list[str]]:
 
 @pytest.mark.parametrize("flavor", HVG_FLAVORS)
 def test_each_flavour_keeps_the_region_genes(flavor):
-    if flavor == "seurat_v3":
-        pytest.importorskip("skmisc")  # scanpy's seurat_v3 needs scikit-misc (the peers extra)
+    # seurat_v3 runs here for real: scikit-misc, which scanpy needs for it, is a dependency
     a, marked = _counts()
     raw = a.X.copy()
     out = log_top_genes(a, 50, flavor)
@@ -42,9 +42,9 @@ def test_each_flavour_keeps_the_region_genes(flavor):
 def test_preprocess_section_passes_the_flavour():
     a, _ = _counts(1)
     kw = dict(n_top_genes=50, min_spots_per_gene=1, min_counts_per_spot=1)
-    by = {f: list(preprocess_section(a, flavor=f, **kw).var_names) for f in ("seurat", "cell_ranger")}
+    by = {f: list(preprocess_section(a, hvg_flavor=f, **kw).var_names) for f in ("seurat", "cell_ranger")}
     assert by["seurat"] != by["cell_ranger"]  # beyond the 10 region genes the flavours rank noise differently
-    assert HVG_FLAVOR == "seurat"  # the pipeline's (docs/benchmarks.md, "Which genes")
+    assert HVG_FLAVOR == default("preprocess.hvg_flavor") == "seurat"  # docs/benchmarks.md, "Which genes"
     assert list(preprocess_section(a, **kw).var_names) == by["seurat"]
 
 

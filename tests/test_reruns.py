@@ -82,6 +82,22 @@ def test_new_training_setting_reruns_training_not_preprocessing_or_tiling(finish
     assert not any("rna_pca" in (wc.get("method"), wc.get("run")) for _, wc in jobs), jobs
 
 
+def test_refinement_reclusters_without_retraining(finished_run):
+    wf, config = finished_run
+    refine = write_overlay(wf, "cluster:\n  refine: 6\n", name="refine.yaml")
+    rules = {rule for rule, _ in dry_run(wf, [*config, str(refine)])}
+    assert {"cluster", "consensus", "evaluate"} <= rules
+    assert "train" not in rules and not rules & UPSTREAM_OF_TRAINING
+
+
+def test_another_gene_flavour_preprocesses_and_trains_again(finished_run):
+    wf, config = finished_run
+    flavour = write_overlay(wf, "preprocess:\n  hvg_flavor: seurat_v3\n", name="flavour.yaml")
+    jobs = dry_run(wf, [*config, str(flavour)])
+    assert {wc.get("sample") for rule, wc in jobs if rule == "preprocess"} == {"demo", "demo2"}
+    assert {"train", "cluster"} <= {rule for rule, _ in jobs}
+
+
 def test_added_seed_trains_that_seed_alone(finished_run):
     wf, config = finished_run
     two = write_overlay(wf, "train:\n  seeds: [1, 0]\n", name="two_seeds.yaml")

@@ -22,7 +22,13 @@ LOG = logging.getLogger("senca_st")
 
 
 def group_preprocess_step(
-    spots: list[str], preprocessed: list[str], sections: list[str], output: str, n_top_genes: int, min_spots_per_gene: int
+    spots: list[str],
+    preprocessed: list[str],
+    sections: list[str],
+    output: str,
+    n_top_genes: int,
+    min_spots_per_gene: int,
+    hvg_flavor: str,
 ) -> None:
     """Rule ``group_preprocess``: a group's sections -> one preprocessed AnnData (see :func:`groups.combine_sections`).
 
@@ -36,7 +42,9 @@ def group_preprocess_step(
         raw[name] = ad.read_h5ad(spots_path)
         keep[name] = ad.read_h5ad(pre_path, backed="r").obs_names.copy()
         sources[name] = str(raw[name].uns.get("section", {}).get("counts", "") or spots_path)
-    joint = combine_sections(raw, keep, n_top_genes=n_top_genes, min_spots_per_gene=min_spots_per_gene, sources=sources)
+    joint = combine_sections(
+        raw, keep, n_top_genes=n_top_genes, min_spots_per_gene=min_spots_per_gene, sources=sources, hvg_flavor=hvg_flavor
+    )
     write_h5ad(joint, output)
 
 

@@ -160,18 +160,22 @@ def cluster_step(
     pcs: int = 10,
     seed: int = 0,
     group_regions: str = "matched",
+    refine: int = 0,
 ) -> None:
     """Rule ``cluster``: one run's embedding -> ``spot, cluster`` (see :mod:`senca_st.method.clustering`).
 
     A group's embedding (its spots carry ``obs['section']``) gets regions by
-    ``group_regions`` (:data:`senca_st.method.groups.REGION_RULES`).
+    ``group_regions`` (:data:`senca_st.method.groups.REGION_RULES`).  ``refine`` > 0:
+    each spot then takes the commonest region among its ``refine`` nearest spots of its
+    section (:func:`~senca_st.method.clustering.refine_labels`; ``spots`` gives the positions).
     """
     from senca_st.method.groups import REGION_RULES, matched_regions
 
     if group_regions not in REGION_RULES:
         raise ValueError(f"unknown groups.regions {group_regions!r}; choose from {', '.join(REGION_RULES)}")
     emb = ad.read_h5ad(embedding)
-    obs = ad.read_h5ad(spots, backed="r").obs
+    spot_data = ad.read_h5ad(spots, backed="r")
+    obs = spot_data.obs
     labels = obs["label"] if "label" in obs else None
     k = resolve_n_clusters(n_clusters, labels, default_n_clusters)
     X = emb.obsm[emb.uns["embedding_key"]]
@@ -179,13 +183,26 @@ def cluster_step(
         choice = clustering.choose_n_clusters(X, n_components=pcs, seed=seed)
         LOG.info("n_clusters auto: %s", choice.describe())
         k = choice.n_clusters
-    if "section" in obs and group_regions == "matched":
-        section = obs["section"].astype(str).reindex(emb.obs_names).to_numpy()
+    section = obs["section"].astype(str).reindex(emb.obs_names).to_numpy() if "section" in obs else None
+    if section is not None and group_regions == "matched":
         clusters = matched_regions(X, section, k, method=method, n_components=pcs, seed=seed, source=embedding)
         LOG.info("%d spots in %d regions (%s), each section's regions matched across the group", len(clusters), k, method)
     else:
         clusters = clustering.cluster_spots(X, k, source=embedding, method=method, n_components=pcs, seed=seed)
         LOG.info("%d spots in %d regions (%s)", len(clusters), k, method)
+    if refine > 0:
+        if "spatial" not in spot_data.obsm:
+            raise InputError(spots, "has no obsm['spatial'] to refine the regions by", "Set cluster.refine: 0.")
+        rows = obs.index.get_indexer(emb.obs_names)
+        if (rows < 0).any():
+            raise InputError(embedding, f"{int((rows < 0).sum())} spot(s) are not in {spots}", "Rerun the train rule.")
+        coords = np.asarray(spot_data.obsm["spatial"], dtype=np.float64)[rows]
+        before = clusters
+        clusters = clustering.refine_labels(clusters, coords, int(refine), section)
+        LOG.info(
+            "refined: each spot took the commonest region among its %d nearest spots of its section (%d spots changed)",
+            refine, int((clusters != before).sum()),
+        )
     write_tsv(pd.DataFrame({"spot": emb.obs_names, "cluster": clusters}), output)
 
 

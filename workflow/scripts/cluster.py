@@ -1,4 +1,4 @@
-"""Rule cluster: an embedding's regions (tied-covariance Gaussian mixture, or Ward; a group's matched across sections)."""
+"""Rule cluster: an embedding's regions (tied-covariance Gaussian mixture, or Ward; a group's matched across sections; refined with cluster.refine)."""
 
 from senca_st.runlog import rule_step
 from senca_st.steps import cluster_step
@@ -14,4 +14,5 @@ with rule_step(snakemake.log[0]):
         pcs=snakemake.params.pcs,
         seed=snakemake.params.seed,
         group_regions=snakemake.params.group_regions,
+        refine=snakemake.params.refine,
     )

@@ -11,4 +11,5 @@ with rule_step(snakemake.log[0]):
         output=snakemake.output[0],
         n_top_genes=snakemake.params.n_top_genes,
         min_spots_per_gene=snakemake.params.min_spots_per_gene,
+        hvg_flavor=snakemake.params.hvg_flavor,
     )

@@ -8,6 +8,7 @@ with rule_step(snakemake.log[0]):
         snakemake.input[0],
         snakemake.output[0],
         n_top_genes=snakemake.params.n_top_genes,
+        hvg_flavor=snakemake.params.hvg_flavor,
         min_spots_per_gene=snakemake.params.min_spots_per_gene,
         min_counts_per_spot=snakemake.params.min_counts_per_spot,
         min_spots=snakemake.params.min_spots,

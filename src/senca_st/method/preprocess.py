@@ -20,11 +20,12 @@ from senca_st.io.store import dense
 
 LOG = logging.getLogger("senca_st")
 
-#: scanpy's HVG flavour: normalised dispersion within bins of mean expression, on the log data.
-#: Of scanpy's flavours it is the one that keeps HER2ST's regions: ``seurat_v3`` (GraphST's and
-#: STAGATE's, on raw counts) lifts DLPFC and costs HER2ST A1-D1 about 0.1 ARI; ``cell_ranger``'s
-#: lead on HER2ST's untrained input does not survive training (docs/benchmarks.md, "Which genes").
-HVG_FLAVOR = "seurat"
+#: scanpy's HVG flavour (``preprocess.hvg_flavor``; ``seurat``: normalised dispersion within bins
+#: of mean expression, on the log data). Of scanpy's flavours it is the one that keeps HER2ST's
+#: regions: ``seurat_v3`` (GraphST's and STAGATE's, on raw counts) lifts DLPFC and costs HER2ST
+#: A1-D1 about 0.1 ARI; ``cell_ranger``'s lead on HER2ST's untrained input does not survive
+#: training (docs/benchmarks.md, "Which genes").
+HVG_FLAVOR: str = default("preprocess.hvg_flavor")
 #: the flavours :func:`log_top_genes` takes; ``seurat_v3`` ranks raw counts, the others the log data.
 HVG_FLAVORS = ("seurat", "seurat_v3", "cell_ranger")
 
@@ -36,7 +37,7 @@ def preprocess_section(
     min_counts_per_spot: int = default("preprocess.min_counts_per_spot"),
     source: str = "",
     min_spots: dict | None = None,
-    flavor: str = HVG_FLAVOR,
+    hvg_flavor: str = HVG_FLAVOR,
 ) -> ad.AnnData:
     """Filter, normalise, log-transform and keep the top HVGs, dense float32 in ``X``.
 
@@ -45,8 +46,7 @@ def preprocess_section(
     (``{"graph_k": k, "n_clusters": n}``, see
     :func:`senca_st.config_check.spots_needed`) makes a section with too few
     spots for its spot graph or its regions fail here, not after training.
-    ``flavor``: scanpy's HVG flavour, :data:`HVG_FLAVOR` in the pipeline; the others of
-    :data:`HVG_FLAVORS` are there to measure against (``benchmarks/rna_input.py --hvgs``).
+    ``hvg_flavor``: scanpy's HVG flavour (one of :data:`HVG_FLAVORS`; ``preprocess.hvg_flavor``).
     """
     adata = adata.copy()
     n0, g0 = adata.shape
@@ -62,8 +62,8 @@ def preprocess_section(
         )
     LOG.info("kept %d of %d spots and %d of %d genes after filtering", adata.n_obs, n0, adata.n_vars, g0)
     check_enough_spots(adata, min_spots or {}, source, n0, min_counts_per_spot)
-    adata = log_top_genes(adata, n_top_genes, flavor)
-    LOG.info("kept the top %d highly variable genes (scanpy flavour %s)", adata.n_vars, flavor)
+    adata = log_top_genes(adata, n_top_genes, hvg_flavor)
+    LOG.info("kept the top %d highly variable genes (scanpy flavour %s)", adata.n_vars, hvg_flavor)
     return adata
 
 
