@@ -18,7 +18,7 @@ Image features come from the pipeline's encoder (``--encoder``, default
 efficientnet_lite0) on the pipeline's patches, cached under ``--cache``.  Each
 SENCA-st variant trains with the config's ``train:`` block once per seed; the
 baselines run once.  Clustering and ARI are the pipeline's (gmm on
-``cluster.pcs`` components, k = annotated regions, unlabelled and
+``cluster.pcs`` components, then ``cluster.refine``, k = annotated regions, unlabelled and
 ``undetermined`` spots left out).  Prints per section mean, sd and worst over
 seeds and writes ``--out`` (one row per section, method, seed).
 """
@@ -41,7 +41,7 @@ from senca_st.evaluation.metrics import agreement, n_regions
 from senca_st.io.section_image import ImageSource, h5ad_image_source
 from senca_st.method.baselines import baseline_embedding
 from senca_st.method.catalogue import train_settings
-from senca_st.method.clustering import cluster_spots
+from senca_st.method.clustering import cluster_spots, refine_labels
 from senca_st.method.encoders import load_encoder
 from senca_st.method.features import extract_features
 from senca_st.method.patches import iter_patches
@@ -140,6 +140,7 @@ def main() -> int:
                     runs.append((seed, r.embedding, r.seconds))
             for seed, E, seconds in runs:
                 c = cluster_spots(E, k, method=cfg["cluster"]["method"], n_components=cfg["cluster"]["pcs"], seed=seed)
+                c = refine_labels(c, xy, cfg["cluster"]["refine"])
                 rows.append({"section": section, "method": method, "seed": seed, "ari": agreement(labels, c)["ari"], "seconds": round(seconds, 1)})
                 print("\t".join(map(str, rows[-1].values())), file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)

@@ -401,11 +401,9 @@ def run_senca_rna(
     a = preprocess_section(section.adata.copy(), **cfg["preprocess"])
     settings = {**train_settings(cfg["train"], "senca_rna"), "seed": seed}
     emb = train_section(a.X, a.obsm["spatial"], None, settings, log=lambda m: None).embedding
-    method, pcs, refine = cfg["cluster"]["method"], int(cfg["cluster"]["pcs"]), int(cfg["cluster"]["refine"])
+    method, pcs, refine = cfg["cluster"]["method"], int(cfg["cluster"]["pcs"]), cfg["cluster"]["refine"]
     kept = refine_labels(cluster_spots(emb, k, method=method, n_components=pcs, seed=seed), a.obsm["spatial"], refine)
-    note = f"pipeline settings: {cfg['preprocess']['hvg_flavor']} HVGs, {method} on {pcs} PCs" + (
-        f", refined over the {refine} nearest spots" if refine else ""
-    )
+    note = f"pipeline settings: {cfg['preprocess']['hvg_flavor']} HVGs, {method} on {pcs} PCs, refine {refine}"
     # Every spot is scored, as for the peers: a spot preprocessing left out (too few counts) takes
     # the region of the nearest spot it kept.
     pos = pd.Index(a.obs_names).get_indexer(section.adata.obs_names.astype(str))

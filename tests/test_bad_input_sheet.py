@@ -127,6 +127,7 @@ def overlay_file(tmp_path: Path, text: str) -> Path:
         ("preprocess:\n  n_top_genes: -5\n", "preprocess.n_top_genes is -5; it must be at least 2"),
         ("preprocess:\n  hvg_flavor: seurat_v2\n", "preprocess.hvg_flavor is 'seurat_v2'; use one of seurat, seurat_v3, cell_ranger"),
         ("cluster:\n  refine: -1\n", "cluster.refine is -1; it must be at least 0"),
+        ("cluster:\n  refine: all\n", "cluster.refine is 'all'; it must be isolated: a spot alone in its region"),
         ("methods:\n  without_image: [senca_rna, pca]\n", "methods.without_image[1] is 'pca'; use one of senca_rna, rna_pca"),
         ("her2st:\n  base_url: ftp://example.org\n", "her2st.base_url is 'ftp://example.org'; it must be a URL starting with https://, http:// or file://"),
         ("samples: 3\n", "samples is 3; it must be a text (string)"),

@@ -135,7 +135,9 @@ def test_cluster_step_matches_a_groups_sections_unless_pooled(tmp_path):
     found = {}
     for rule in ("matched", "pooled"):
         out = tmp_path / f"{rule}.tsv"
-        steps.cluster_step(str(tmp_path / "embedding.h5ad"), str(tmp_path / "spots.h5ad"), str(out), 4, 5, pcs=8, group_regions=rule)
+        steps.cluster_step(
+            str(tmp_path / "embedding.h5ad"), str(tmp_path / "spots.h5ad"), str(out), 4, 5, pcs=8, group_regions=rule, refine=0
+        )
         found[rule] = adjusted_rand_score(truth, pd.read_csv(out, sep="\t")["cluster"])
     assert found["matched"] == 1.0 and found["pooled"] < 0.5, found
 
@@ -160,7 +162,9 @@ def test_cluster_step_auto_logs_choice(tmp_path, caplog):
     emb.write_h5ad(tmp_path / "embedding.h5ad")
     ad.AnnData(obs=pd.DataFrame(index=names)).write_h5ad(tmp_path / "spots.h5ad")
     with caplog.at_level("INFO", logger="senca_st"):
-        steps.cluster_step(str(tmp_path / "embedding.h5ad"), str(tmp_path / "spots.h5ad"), str(tmp_path / "c.tsv"), "auto", 5, pcs=6)
+        steps.cluster_step(
+            str(tmp_path / "embedding.h5ad"), str(tmp_path / "spots.h5ad"), str(tmp_path / "c.tsv"), "auto", 5, pcs=6, refine=0
+        )
     assert pd.read_csv(tmp_path / "c.tsv", sep="\t")["cluster"].nunique() == 4
     assert re.search(r"n_clusters auto: 4 regions .*runner-up \d+", caplog.text)
 

@@ -311,7 +311,7 @@ def test_senca_rna_row_is_the_pipelines_own_run(peers):
     sec = tiny_section(peers)
     sec.adata.X[5] = 0  # a spot with no counts: preprocessing leaves it out, yet every spot is scored
     r = run_on_tiny(peers, "senca_rna", section=sec)
-    assert r["note"].startswith("pipeline settings: seurat HVGs, gmm on 10 PCs") and "1 spot(s) preprocessing left out" in r["note"]
+    assert r["note"].startswith("pipeline settings: seurat HVGs, gmm on 10 PCs, refine isolated") and "1 spot(s) preprocessing left out" in r["note"]
     assert r["n_spots"] == 100 and r["n_found"] == 3 and r["ari"] > 0.9
 
 
@@ -320,5 +320,5 @@ def test_senca_rna_takes_config_overlays(peers, tmp_path):
     overlay.write_text("preprocess:\n  hvg_flavor: cell_ranger\ncluster:\n  refine: 4\n")
     args = peers.parse_args(["--methods", "senca_rna", "--configfile", str(overlay)])
     r = run_on_tiny(peers, "senca_rna", **peers.method_options(args, "senca_rna"))
-    assert r["note"].startswith("pipeline settings: cell_ranger HVGs, gmm on 10 PCs, refined over the 4 nearest spots")
+    assert r["note"].startswith("pipeline settings: cell_ranger HVGs, gmm on 10 PCs, refine 4")
     assert r["n_found"] == 3 and r["ari"] > 0.9

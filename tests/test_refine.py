@@ -1,4 +1,4 @@
-"""GraphST's label refinement (``cluster.refine``; senca_st.method.clustering.refine_labels) and the rule that applies it."""
+"""``cluster.refine`` (senca_st.method.clustering.refine_labels): lone spots, GraphST's refinement, and the rule that applies it."""
 
 from __future__ import annotations
 
@@ -57,6 +57,58 @@ def test_the_vectorised_rule_is_the_rule_spot_by_spot(n):
     np.testing.assert_array_equal(refine_labels(labels, xy, n), one_by_one(labels, xy, n))
 
 
+def hexagonal(rows: int, cols: int) -> np.ndarray:
+    """Visium's lattice: every other row shifted by half a pitch, rows sqrt(3)/2 apart."""
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    return np.column_stack([c + 0.5 * (r % 2), r * np.sqrt(3) / 2])
+
+
+@pytest.mark.parametrize("lattice", ["square", "hexagonal"])
+def test_a_lone_spot_takes_its_rings_region_and_a_pair_stays(lattice):
+    xy = grid(9) if lattice == "square" else hexagonal(9, 9)
+    labels = np.where(xy[:, 0] < 4, 0, 1)
+    lone = 4 * 9 + 1  # row 4, column 1: inside region 0
+    pair = [2 * 9 + 6, 2 * 9 + 7]  # two neighbours in row 2 inside region 1
+    labels[lone] = 1
+    labels[pair] = 2
+    out = refine_labels(labels, xy, "isolated")
+    assert out[lone] == 0  # none of its first ring shares its region
+    assert (out[pair] == 2).all()  # each has the other in its ring: a region of two spots stays
+    keep = np.setdiff1d(np.arange(len(labels)), [lone])
+    assert (out[keep] == labels[keep]).all()  # the border between the regions is left as it is
+
+
+def test_a_region_scattered_over_the_tissue_keeps_its_spots():
+    xy = grid(10)
+    labels = np.where(xy[:, 0] < 5, 0, 1)
+    scattered = [11, 15, 33, 37, 55, 59, 77, 81]  # spots of a third region, none next to another
+    labels[scattered] = 2
+    labels[22] = 1  # and one stray of region 1 inside region 0
+    out = refine_labels(labels, xy, "isolated")
+    assert (out[scattered] == 2).all()  # every one of them is lone: a dispersed pattern, kept whole
+    assert out[22] == 0
+    assert set(np.unique(out)) == {0, 1, 2}  # no region is emptied
+
+
+def test_lone_spots_are_graphsts_rule_on_the_lone_spots_alone():
+    rng = np.random.default_rng(7)
+    xy = hexagonal(20, 20)
+    labels = np.where(xy[:, 0] < 10, 0, 1)
+    noise = rng.random(len(xy)) < 0.08
+    labels[noise] = rng.integers(0, 2, int(noise.sum()))  # strays of either region inside the other
+    own_ring = labels[nearest_spots(xy, 6)]
+    lone = ~(own_ring == labels[:, None]).any(axis=1)
+    assert lone.any() and lone.mean() < 0.2
+    expected = np.where(lone, one_by_one(labels, xy, 6), labels)
+    np.testing.assert_array_equal(refine_labels(labels, xy, "isolated"), expected)
+
+
+@pytest.mark.parametrize("refine", [-1, "all", 2.5])
+def test_an_unknown_refinement_is_refused(refine):
+    with pytest.raises(ValueError, match="cluster.refine must be isolated, 0 or a number of nearest spots"):
+        refine_labels(np.array([0, 1, 0]), np.array([[0.0, 0], [1, 0], [2, 0]]), refine)
+
+
 def test_sections_are_refined_apart_and_a_small_one_uses_all_its_spots():
     # two sections on the same coordinates: each spot's neighbours must come from its own section
     xy = np.vstack([grid(5), grid(5)])
@@ -100,7 +152,7 @@ def test_the_cluster_rule_refines_on_the_spots_positions(tmp_path, caplog):
     assert (out[8][stray] == zero).all()  # refined, the positions win
     # each spot's neighbours are read from the spots file's positions, whatever its order
     np.testing.assert_array_equal(out[8], refine_labels(out[0], xy, 8))
-    assert "refined: each spot took the commonest region among its 8 nearest spots" in caplog.text
+    assert "refined (cluster.refine: 8): each spot took the commonest region among its 8 nearest spots" in caplog.text
 
 
 def test_the_cluster_rule_says_when_there_are_no_positions_to_refine_by(tmp_path):

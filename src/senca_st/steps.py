@@ -15,6 +15,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from senca_st.defaults import default
 from senca_st.errors import InputError
 from senca_st.evaluation import metrics as evaluation
 from senca_st.io import sections
@@ -160,14 +161,14 @@ def cluster_step(
     pcs: int = 10,
     seed: int = 0,
     group_regions: str = "matched",
-    refine: int = 0,
+    refine: int | str = default("cluster.refine"),
 ) -> None:
     """Rule ``cluster``: one run's embedding -> ``spot, cluster`` (see :mod:`senca_st.method.clustering`).
 
     A group's embedding (its spots carry ``obs['section']``) gets regions by
-    ``group_regions`` (:data:`senca_st.method.groups.REGION_RULES`).  ``refine`` > 0:
-    each spot then takes the commonest region among its ``refine`` nearest spots of its
-    section (:func:`~senca_st.method.clustering.refine_labels`; ``spots`` gives the positions).
+    ``group_regions`` (:data:`senca_st.method.groups.REGION_RULES`).  ``refine``
+    (``cluster.refine``) then cleans each section's regions by the spots' neighbours
+    (:func:`~senca_st.method.clustering.refine_labels`; ``spots`` gives the positions).
     """
     from senca_st.method.groups import REGION_RULES, matched_regions
 
@@ -190,7 +191,7 @@ def cluster_step(
     else:
         clusters = clustering.cluster_spots(X, k, source=embedding, method=method, n_components=pcs, seed=seed)
         LOG.info("%d spots in %d regions (%s)", len(clusters), k, method)
-    if refine > 0:
+    if refine != 0:
         if "spatial" not in spot_data.obsm:
             raise InputError(spots, "has no obsm['spatial'] to refine the regions by", "Set cluster.refine: 0.")
         rows = obs.index.get_indexer(emb.obs_names)
@@ -198,11 +199,13 @@ def cluster_step(
             raise InputError(embedding, f"{int((rows < 0).sum())} spot(s) are not in {spots}", "Rerun the train rule.")
         coords = np.asarray(spot_data.obsm["spatial"], dtype=np.float64)[rows]
         before = clusters
-        clusters = clustering.refine_labels(clusters, coords, int(refine), section)
-        LOG.info(
-            "refined: each spot took the commonest region among its %d nearest spots of its section (%d spots changed)",
-            refine, int((clusters != before).sum()),
+        clusters = clustering.refine_labels(clusters, coords, refine, section)
+        how = (
+            "each spot alone in its region among its first ring took its neighbours' region"
+            if refine == clustering.ISOLATED
+            else f"each spot took the commonest region among its {refine} nearest spots of its section"
         )
+        LOG.info("refined (cluster.refine: %s): %s; %d spot(s) changed", refine, how, int((clusters != before).sum()))
     write_tsv(pd.DataFrame({"spot": emb.obs_names, "cluster": clusters}), output)
 
 
