@@ -263,13 +263,15 @@ def refine_labels(
     ids = ids.reshape(-1)
     n = ring_size(coords) if refine == ISOLATED else int(refine)
     near = ids[nearest_spots(coords, min(n, len(ids) - 1))]  # (spots, m), nearest first
-    commonest = _commonest(near, len(values))
-    if refine == ISOLATED:
-        lone = ~(near == ids[:, None]).any(axis=1)
-        # a region mostly of lone spots is a pattern scattered over the tissue, not strays: kept whole
-        scattered = np.bincount(ids, weights=lone, minlength=len(values)) * 2 >= np.bincount(ids, minlength=len(values))
-        commonest = np.where(lone & ~scattered[ids], commonest, ids)
-    return values[commonest]
+    if refine != ISOLATED:
+        return values[_commonest(near, len(values))]
+    lone = ~(near == ids[:, None]).any(axis=1)
+    # a region mostly of lone spots is a pattern scattered over the tissue, not strays: kept whole
+    scattered = np.bincount(ids, weights=lone, minlength=len(values)) * 2 >= np.bincount(ids, minlength=len(values))
+    move = lone & ~scattered[ids]
+    out = ids.copy()
+    out[move] = _commonest(near[move], len(values))  # only the spots that move are counted
+    return values[out]
 
 
 def _commonest(near: np.ndarray, n_values: int) -> np.ndarray:
