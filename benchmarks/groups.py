@@ -9,7 +9,8 @@ Groups: HER2ST patients A-D (sections 1-6 each, section 1 labelled) and DLPFC
 combined with the pipeline's own code (:func:`senca_st.method.groups.combine_sections`),
 trained as ``senca_rna`` on the whole group (each section its own spot graph)
 and given regions with k = the number of annotated regions by the pipeline's
-rule (:func:`senca_st.method.groups.matched_regions`).  Printed per group and
+rule (:func:`senca_st.method.groups.matched_regions`), then cleaned section by
+section as the ``cluster`` rule does (``cluster.refine``, ``--refine``).  Printed per group and
 seed: the joint regions' ARI on each labelled section and on the labelled spots
 pooled, the same for one mixture fitted on all the group's spots (``pooled``,
 the other rule), how many regions occur in two sections or more, and the mixing
@@ -32,11 +33,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from senca_st.defaults import default
 from senca_st.evaluation.metrics import agreement, n_regions
 from senca_st.io.sections import read_h5ad_section, read_st_section
 from senca_st.method.baselines import pca_embedding
 from senca_st.method.catalogue import train_settings
-from senca_st.method.clustering import choose_n_clusters, cluster_spots
+from senca_st.method.clustering import choose_n_clusters, cluster_spots, refine_labels
 from senca_st.method.consensus import consensus_clusters
 from senca_st.method.groups import combine_sections, matched_regions, mixing_score, regions_by_sections
 from senca_st.method.preprocess import preprocess_section
@@ -70,22 +72,33 @@ def main() -> None:
     ap.add_argument("--dlpfc", type=Path, default=REPO.parent / "shared" / "data" / "dlpfc")
     ap.add_argument("--groups", default="A,B,C,D,dlpfc")
     ap.add_argument("--seeds", default="0,1")
-    ap.add_argument("--n-top-genes", type=int, default=3000)
+    ap.add_argument("--n-top-genes", type=int, default=default("preprocess.n_top_genes"))
+    ap.add_argument("--hvg-flavor", default=default("preprocess.hvg_flavor"), help="preprocess.hvg_flavor")
+    ap.add_argument(
+        "--refine", default=str(default("cluster.refine")), help="cluster.refine: isolated, 0 (off) or N nearest spots"
+    )
     ap.add_argument("--auto", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
+    refine = args.refine if args.refine == "isolated" else int(args.refine)
     for group in args.groups.split(","):
         sections = GROUPS[group]
         raw = {s: read(s, args.her2st, args.dlpfc) for s in sections}
-        single = {s: preprocess_section(raw[s], n_top_genes=args.n_top_genes) for s in sections}
-        joint = combine_sections(raw, {s: a.obs_names for s, a in single.items()}, n_top_genes=args.n_top_genes)
+        single = {s: preprocess_section(raw[s], n_top_genes=args.n_top_genes, hvg_flavor=args.hvg_flavor) for s in sections}
+        joint = combine_sections(
+            raw, {s: a.obs_names for s, a in single.items()}, n_top_genes=args.n_top_genes, hvg_flavor=args.hvg_flavor
+        )
         section = joint.obs["section"].astype(str).to_numpy()
+        coords = np.asarray(joint.obsm["spatial"], dtype=np.float64)
         labelled = [s for s in sections if "label" in raw[s].obs]
         k = n_regions(joint.obs["label"][np.isin(section, labelled)])
         pooled = np.isin(section, labelled)
         label = joint.obs["label"]
+
+        def cleaned(cl: np.ndarray) -> np.ndarray:
+            return refine_labels(cl, coords, refine, section)
 
         def scores(cl: np.ndarray) -> str:
             aris = {s: agreement(label[section == s].astype(str), cl[section == s])["ari"] for s in labelled}
@@ -96,12 +109,12 @@ def main() -> None:
             for seed in seeds if method == "senca_rna" else [0]:
                 t0 = time.perf_counter()
                 emb = embed(method, joint.X, joint.obsm["spatial"], seed)
-                cl = matched_regions(emb, section, k, seed=seed)
+                cl = cleaned(matched_regions(emb, section, k, seed=seed))
                 runs.append(cl)
                 where = regions_by_sections(cl, section)
                 print(
                     f"{group}\t{method}_joint\tseed {seed}\tk {k}\t{scores(cl)}"
-                    + f"\tpooled rule: {scores(cluster_spots(emb, k, seed=seed))}"
+                    + f"\tpooled rule: {scores(cleaned(cluster_spots(emb, k, seed=seed)))}"
                     + f"\tshared {sum(len(v) >= 2 for v in where.values())}/{len(where)}"
                     + f"\tmixing {mixing_score(emb, section):.3f}\t{time.perf_counter() - t0:.0f} s",
                     flush=True,
@@ -115,8 +128,11 @@ def main() -> None:
                 for seed in seeds:
                     emb = embed("senca_rna", a.X, np.asarray(a.obsm["spatial"]), seed)
                     choice = choose_n_clusters(emb, seed=seed)
-                    ari_auto = agreement(labels, cluster_spots(emb, choice.n_clusters, seed=seed))["ari"]
-                    ari_true = agreement(labels, cluster_spots(emb, n_regions(labels), seed=seed))["ari"]
+                    xy = np.asarray(a.obsm["spatial"], dtype=np.float64)
+                    ari_auto, ari_true = (
+                        agreement(labels, refine_labels(cluster_spots(emb, n, seed=seed), xy, refine))["ari"]
+                        for n in (choice.n_clusters, n_regions(labels))
+                    )
                     print(
                         f"{s}\tauto\tseed {seed}\tannotated {n_regions(labels)}\tchosen {choice.n_clusters}"
                         f"\trunner-up {choice.runner_up}\tARI {ari_auto:.3f}\tARI at annotated k {ari_true:.3f}",
