@@ -38,7 +38,7 @@ from senca_st.evaluation.metrics import agreement, n_regions
 from senca_st.io.sections import read_h5ad_section, read_st_section
 from senca_st.method.baselines import pca_embedding
 from senca_st.method.catalogue import train_settings
-from senca_st.method.clustering import choose_n_clusters, cluster_spots, refine_labels
+from senca_st.method.clustering import ISOLATED, choose_n_clusters, cluster_spots, refine_labels
 from senca_st.method.consensus import consensus_clusters
 from senca_st.method.groups import combine_sections, matched_regions, mixing_score, regions_by_sections
 from senca_st.method.preprocess import preprocess_section
@@ -75,14 +75,16 @@ def main() -> None:
     ap.add_argument("--n-top-genes", type=int, default=default("preprocess.n_top_genes"))
     ap.add_argument("--hvg-flavor", default=default("preprocess.hvg_flavor"), help="preprocess.hvg_flavor")
     ap.add_argument(
-        "--refine", default=str(default("cluster.refine")), help="cluster.refine: isolated, 0 (off) or N nearest spots"
+        "--refine",
+        type=lambda v: v if v == ISOLATED else int(v),
+        default=default("cluster.refine"),
+        help=f"cluster.refine: {ISOLATED}, 0 (off) or N nearest spots",
     )
     ap.add_argument("--auto", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
-    refine = args.refine if args.refine == "isolated" else int(args.refine)
     for group in args.groups.split(","):
         sections = GROUPS[group]
         raw = {s: read(s, args.her2st, args.dlpfc) for s in sections}
@@ -98,7 +100,7 @@ def main() -> None:
         label = joint.obs["label"]
 
         def cleaned(cl: np.ndarray) -> np.ndarray:
-            return refine_labels(cl, coords, refine, section)
+            return refine_labels(cl, coords, args.refine, section)
 
         def scores(cl: np.ndarray) -> str:
             aris = {s: agreement(label[section == s].astype(str), cl[section == s])["ari"] for s in labelled}
@@ -130,7 +132,7 @@ def main() -> None:
                     choice = choose_n_clusters(emb, seed=seed)
                     xy = np.asarray(a.obsm["spatial"], dtype=np.float64)
                     ari_auto, ari_true = (
-                        agreement(labels, refine_labels(cluster_spots(emb, n, seed=seed), xy, refine))["ari"]
+                        agreement(labels, refine_labels(cluster_spots(emb, n, seed=seed), xy, args.refine))["ari"]
                         for n in (choice.n_clusters, n_regions(labels))
                     )
                     print(
