@@ -110,7 +110,7 @@ def main() -> None:
             runs = []
             for seed in seeds if method == "senca_rna" else [0]:
                 t0 = time.perf_counter()
-                emb = embed(method, joint.X, joint.obsm["spatial"], seed)
+                emb = embed(method, joint.X, coords, seed)
                 cl = cleaned(matched_regions(emb, section, k, seed=seed))
                 runs.append(cl)
                 where = regions_by_sections(cl, section)
@@ -127,10 +127,10 @@ def main() -> None:
             for s in labelled:
                 a = single[s]
                 labels = a.obs["label"].astype(str)
+                xy = np.asarray(a.obsm["spatial"], dtype=np.float64)
                 for seed in seeds:
-                    emb = embed("senca_rna", a.X, np.asarray(a.obsm["spatial"]), seed)
+                    emb = embed("senca_rna", a.X, xy, seed)
                     choice = choose_n_clusters(emb, seed=seed)
-                    xy = np.asarray(a.obsm["spatial"], dtype=np.float64)
                     ari_auto, ari_true = (
                         agreement(labels, refine_labels(cluster_spots(emb, n, seed=seed), xy, args.refine))["ari"]
                         for n in (choice.n_clusters, n_regions(labels))
